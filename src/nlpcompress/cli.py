@@ -1,0 +1,132 @@
+"""The composition root: the only place that calls Hydra.
+
+``nlpcompress [overrides]`` runs one experiment; ``nlpcompress -m a=1,2`` a sweep. Each job
+is one MLflow run. A job that fails is recorded FAILED with its error and a multirun goes on
+with the next job; a single run exits non-zero. A bad config exits with code 2 and one line
+naming the key before any work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from nlpcompress.config.errors import ConfigError, DataError
+
+log = logging.getLogger("nlpcompress")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = Path(os.environ.get("NLPCOMPRESS_CONF_DIR", PROJECT_ROOT / "conf")).resolve()
+
+if not OmegaConf.has_resolver("project_root"):
+    OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
+
+
+def _is_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def _run_name(cfg) -> str:
+    parts = [cfg.logger.run_name] if cfg.logger.run_name else [cfg.method.name, cfg.model.name, cfg.data.name]
+    for section in cfg.sections.values():
+        describe = getattr(section, "describe", None)
+        if callable(describe) and not cfg.logger.run_name:
+            parts.insert(1, describe())
+    return "-".join(parts)
+
+
+def run_task(dcfg: DictConfig) -> float:
+    """Validate, track and execute one job; returns ``cfg.objective`` for sweepers."""
+    from nlpcompress.config.run import build_run_config
+    from nlpcompress.tracking.run import RunTracker, cpu_model, git_commit, resolve_tracking_uri
+
+    multirun = _is_multirun()
+    raw = OmegaConf.to_container(dcfg, resolve=True)
+    try:
+        cfg = build_run_config(raw)
+    except ConfigError as err:
+        print(f"nlpcompress: {err}", file=sys.stderr)
+        if multirun:
+            _record_config_failure(raw, err)
+            return float("nan")
+        sys.exit(2)
+
+    import torch
+
+    tracker = RunTracker(resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.mlflow_dir), cfg.logger.experiment_name,
+                         str(Path(cfg.paths.mlflow_dir) / "artifacts"))
+    config_hash = cfg.config_hash()
+    if multirun and cfg.resume:
+        done = tracker.finished_run_with_hash(config_hash)
+        if done:
+            log.info("resume: skipping, run %s already FINISHED with config hash %s", done, config_hash)
+            metric = tracker.client.get_run(done).data.metrics.get(cfg.objective, float("nan"))
+            return metric
+    tags = {"method": cfg.method.name, "model": cfg.model.name, "data": cfg.data.name, "config_hash": config_hash,
+            "git_commit": git_commit(PROJECT_ROOT), "cpu_model": cpu_model(), "torch_version": torch.__version__,
+            "nlpcompress_version": __import__("nlpcompress").__version__, "deploy_backend": cfg.deploy.backend,
+            **cfg.logger.tags}
+    tracker.start(_run_name(cfg), tags)
+    tracker.log_params(cfg.to_dict())
+    tracker.log_text(OmegaConf.to_yaml(dcfg, resolve=True), "config.yaml")
+    try:
+        from nlpcompress.runner import execute
+
+        outcome = execute(cfg, tracker)
+    except Exception as err:
+        tracker.set_tags({"error": f"{type(err).__name__}: {err}"[:5000]})
+        tracker.log_text(traceback.format_exc(), "error.txt")
+        tracker.finish("FAILED")
+        log.error("run %s FAILED: %s: %s", tracker.run_id, type(err).__name__, err)
+        if multirun:
+            return float("nan")
+        if isinstance(err, DataError | ConfigError):
+            print(f"nlpcompress: {err}", file=sys.stderr)
+            sys.exit(2)
+        raise
+    tracker.finish("FINISHED")
+    _print_summary(outcome.metrics, tracker)
+    return float(outcome.metrics.get(cfg.objective, float("nan")))
+
+
+def _record_config_failure(raw: dict, err: ConfigError) -> None:
+    """In a sweep, a job with a bad config is a FAILED run (so the sweep shows it)."""
+    from nlpcompress.tracking.run import RunTracker, resolve_tracking_uri
+
+    logger = raw.get("logger") or {}
+    paths = raw.get("paths") or {}
+    tracker = RunTracker(resolve_tracking_uri(logger.get("tracking_uri"), paths.get("mlflow_dir", "outputs/mlflow")),
+                         logger.get("experiment_name", "nlpcompress"), str(Path(paths.get("mlflow_dir", "outputs/mlflow")) / "artifacts"))
+    tracker.start("invalid-config", {"error": str(err)})
+    tracker.finish("FAILED")
+
+
+def _print_summary(metrics: dict[str, float], tracker) -> None:
+    keys = ["test/acc", "test/f1", "test/acc_drop_vs_fp32", "size/bytes", "size/ratio_vs_fp32", "size/avg_bits",
+            "speed/latency_ms_p50", "speed/speedup_vs_fp32", "speed/speedup_vs_fp32_same_backend"]
+    lines = [f"  {k:38s} {metrics[k]:.4g}" for k in keys if k in metrics]
+    print(f"\nMLflow run {tracker.run_id} ({tracker.tracking_uri}, experiment {tracker.experiment_name!r}):")
+    print("\n".join(lines))
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def _hydra_main(dcfg: DictConfig) -> float:
+    return run_task(dcfg)
+
+
+def main() -> None:
+    """Console entry point ``nlpcompress``."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.getLogger("torchao").setLevel(logging.ERROR)
+    _hydra_main()

@@ -1,0 +1,118 @@
+"""The whole run's typed config, built once by the CLI before any work."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nlpcompress.config.errors import ConfigError
+from nlpcompress.config.schema import (
+    DataConfig,
+    DeployConfig,
+    LoggerConfig,
+    MeasureConfig,
+    ModelConfig,
+    PathsConfig,
+    TrainerConfig,
+)
+from nlpcompress.config.typed import build_section, check, section_schema
+
+CORE_KEYS = ("data", "model", "trainer", "logger", "paths", "measure", "deploy", "method")
+TOP_LEVEL_SCALARS = {"seed": int, "resume": bool, "task_name": str, "objective": str}
+IGNORED_KEYS = ("hydra", "experiment", "debug", "sweep", "seeds")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs, typed and validated.
+
+    ``sections`` holds the method-specific groups (``quant``, ``prune``, ``distill``,
+    ``pair``, ``pipeline``) that the chosen method pulled into the config.
+    """
+
+    data: DataConfig
+    model: ModelConfig
+    trainer: TrainerConfig
+    logger: LoggerConfig
+    paths: PathsConfig
+    measure: MeasureConfig
+    deploy: DeployConfig
+    method: Any
+    seed: int = 42
+    resume: bool = True
+    objective: str = "test/acc"
+    task_name: str = "run"
+    sections: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, name: str) -> Any:
+        """A method-specific section; a clear error if the method's config lacks it."""
+        if name not in self.sections:
+            raise ConfigError(name, None, f"a `{name}` group: method={self.method.name} needs `{name}=<option>`")
+        return self.sections[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: asdict(getattr(self, k)) for k in CORE_KEYS}
+        out.update({k: asdict(v) for k, v in self.sections.items()})
+        out.update(seed=self.seed, resume=self.resume, objective=self.objective, task_name=self.task_name)
+        return out
+
+    def config_hash(self) -> str:
+        """Hash of what determines the result (not where it is logged or written)."""
+        payload = self.to_dict()
+        for volatile in ("paths", "logger", "resume", "task_name"):
+            payload.pop(volatile, None)
+        payload["trainer"].pop("enable_progress_bar", None)
+        return stable_hash(payload)
+
+
+def stable_hash(payload: Any, length: int = 16) -> str:
+    """sha256 of the canonical JSON of ``payload``, shortened."""
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def build_run_config(raw: dict[str, Any]) -> RunConfig:
+    """Validate a resolved config mapping into a :class:`RunConfig`.
+
+    Raises:
+        ConfigError: the first bad key, with its value and what is allowed.
+    """
+    from nlpcompress.methods.registry import method_spec
+
+    raw = {k: v for k, v in raw.items() if k not in IGNORED_KEYS}
+    for key in CORE_KEYS:
+        check(key in raw, key, None, f"a `{key}` group in the config")
+    method_raw = dict(raw["method"] or {})
+    check("name" in method_raw, "method.name", None, "the name of a registered method")
+    spec = method_spec(method_raw["name"])
+    core = {
+        "data": build_section(DataConfig, raw["data"], "data"),
+        "model": build_section(ModelConfig, raw["model"], "model"),
+        "trainer": build_section(TrainerConfig, raw["trainer"], "trainer"),
+        "logger": build_section(LoggerConfig, raw["logger"], "logger"),
+        "paths": build_section(PathsConfig, raw["paths"], "paths"),
+        "measure": build_section(MeasureConfig, raw.get("measure"), "measure"),
+        "deploy": build_section(DeployConfig, raw.get("deploy"), "deploy"),
+        "method": build_section(spec.config_cls, method_raw, "method"),
+    }
+    scalars = {}
+    for key, tp in TOP_LEVEL_SCALARS.items():
+        if key in raw:
+            value = raw[key]
+            ok = isinstance(value, tp) and not (tp is int and isinstance(value, bool))
+            check(ok, key, value, f"a {tp.__name__}")
+            scalars[key] = value
+    sections = {}
+    for key, value in raw.items():
+        if key in CORE_KEYS or key in TOP_LEVEL_SCALARS:
+            continue
+        schema = section_schema(key)
+        check(schema is not None, key, value, "a known config group: " + ", ".join(CORE_KEYS + tuple(TOP_LEVEL_SCALARS)) + " or a method's section")
+        sections[key] = build_section(schema, value, key)
+    for needed in spec.sections:
+        check(needed in sections, needed, None, f"a `{needed}` group: method={spec.name} needs `{needed}=<option>`")
+    cfg = RunConfig(**core, **scalars, sections=sections)
+    spec.validate(cfg)
+    return cfg

@@ -1,0 +1,1 @@
+"""Labelled text for sequence classification: sources, validation, tokenization cache."""

@@ -1,0 +1,1 @@
+"""On-disk stored forms (safetensors payload + JSON metadata) and deployable runtimes."""

@@ -1,0 +1,1 @@
+"""Accuracy, size, speed and resources: one module every method is measured by."""

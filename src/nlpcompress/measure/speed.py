@@ -1,0 +1,109 @@
+"""Latency and throughput, measured side by side against a reference.
+
+Candidates are timed in alternating rounds (reference, candidate, reference, ...), after a
+warm-up, back to back. Torch modules run in this process with a fixed thread count; ONNX
+models run in a fresh process per round (``measure.ort_worker``), so ORT's spinning threads
+never overlap a torch timing. Inputs are synthetic token ids of the configured length with
+a full attention mask.
+
+Reported per candidate: p50/p90 latency at batch 1 (ms) and throughput at batch B
+(samples/s = B * 1000 / median batch latency).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+
+from nlpcompress.config.schema import MeasureConfig
+from nlpcompress.export.deploy import Deployable, OnnxDeployable, TorchDeployable
+
+
+@dataclass
+class SpeedResult:
+    latency_ms_p50: float
+    latency_ms_p90: float
+    throughput: float
+    latencies_ms: list[float]
+
+
+def synthetic_inputs(batch: int, seq: int, seed: int = 0, vocab: int = 30000) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        "input_ids": torch.randint(1000, vocab, (batch, seq), generator=gen),
+        "attention_mask": torch.ones(batch, seq, dtype=torch.long),
+        "token_type_ids": torch.zeros(batch, seq, dtype=torch.long),
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile, ``q`` in [0, 100]."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100.0
+    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@torch.inference_mode()
+def time_torch(module: torch.nn.Module, inputs: dict[str, torch.Tensor], warmup: int, iters: int) -> list[float]:
+    module.eval()
+    for _ in range(warmup):
+        module(**inputs)
+    out = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        module(**inputs)
+        out.append((time.perf_counter() - start) * 1000.0)
+    return out
+
+
+def time_onnx(path, batch: int, seq: int, threads: int, warmup: int, iters: int, seed: int = 0) -> list[float]:
+    cmd = [sys.executable, "-m", "nlpcompress.measure.ort_worker", str(path), str(batch), str(seq), str(threads),
+           str(warmup), str(iters), str(seed)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"ONNX timing failed for {path}: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["ms"]
+
+
+def _time(dep: Deployable, batch: int, seq: int, cfg: MeasureConfig, iters: int) -> list[float]:
+    if isinstance(dep, OnnxDeployable):
+        return time_onnx(dep.path, batch, seq, cfg.threads, cfg.warmup, iters)
+    return time_torch(dep.module, synthetic_inputs(batch, seq), cfg.warmup, iters)
+
+
+def compare(candidates: dict[str, Deployable], cfg: MeasureConfig, progress: bool = False) -> dict[str, SpeedResult]:
+    """Time every candidate in alternating rounds; returns a result per name.
+
+    Args:
+        candidates: name -> deployable; the first is usually the fp32 reference.
+        cfg: sequence length, threads, iterations, rounds.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    lat: dict[str, list[float]] = {n: [] for n in candidates}
+    thr: dict[str, list[float]] = {n: [] for n in candidates}
+    per_round = max(5, cfg.latency_iters // cfg.rounds)
+    thr_round = max(1, cfg.throughput_iters // cfg.rounds)
+    try:
+        for r in range(cfg.rounds):
+            names = list(candidates) if r % 2 == 0 else list(reversed(candidates))
+            for name in names:
+                lat[name] += _time(candidates[name], 1, cfg.seq_length, cfg, per_round)
+                thr[name] += _time(candidates[name], cfg.throughput_batch, cfg.seq_length, cfg, thr_round)
+    finally:
+        torch.set_num_threads(previous)
+    return {
+        n: SpeedResult(percentile(lat[n], 50), percentile(lat[n], 90),
+                       cfg.throughput_batch * 1000.0 / statistics.median(thr[n]), lat[n])
+        for n in candidates
+    }
+
+
+__all__ = ["SpeedResult", "compare", "synthetic_inputs", "TorchDeployable", "OnnxDeployable"]

@@ -1,0 +1,1 @@
+"""Compression methods; each module registers itself (see :mod:`nlpcompress.methods.registry`)."""

@@ -1,0 +1,1 @@
+"""Model presets: packaged, hub and randomly initialised sequence classifiers."""

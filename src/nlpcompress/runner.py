@@ -1,0 +1,154 @@
+"""Run one experiment: data -> baseline -> method -> evaluate -> export -> size -> speed -> log.
+
+Every method is measured here, the same way, so that runs compare in one table.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from filelock import FileLock
+
+from nlpcompress.config.run import RunConfig
+from nlpcompress.data.datamodule import TextClassificationDataModule
+from nlpcompress.export.deploy import Deployable, OnnxDeployable, TorchDeployable, default_deploy, export_onnx, ort_predictor
+from nlpcompress.export.dense import export_dense
+from nlpcompress.export.format import ExportedArtifact, read_artifact
+from nlpcompress.measure.accuracy import evaluate_splits
+from nlpcompress.measure.resources import StageTimer, peak_rss_mb
+from nlpcompress.measure.size import encoder_bytes, layer_records, size_metrics, write_layer_csv
+from nlpcompress.measure.speed import compare
+from nlpcompress.methods.base import CompressedModel, MethodContext
+from nlpcompress.methods.registry import method_spec
+from nlpcompress.models.presets import load_tokenizer
+from nlpcompress.tracking.run import RunTracker
+from nlpcompress.training.baseline import Baseline, get_baseline
+from nlpcompress.training.trainer import make_trainer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOutcome:
+    metrics: dict[str, float]
+    result: CompressedModel
+    baseline: Baseline | None
+
+
+def prepare_data(cfg: RunConfig) -> TextClassificationDataModule:
+    dm = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), Path(cfg.paths.cache_dir))
+    dm.setup()
+    return dm
+
+
+def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
+    """Carry out one run; metrics are logged to ``tracker`` and returned."""
+    timer = StageTimer()
+    if cfg.trainer.num_threads:
+        torch.set_num_threads(cfg.trainer.num_threads)
+    run_dir = Path(cfg.paths.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    spec = method_spec(cfg.method.name)
+
+    with timer.stage("data"):
+        dm = prepare_data(cfg)
+    tracker.log_metrics({f"data/{k}_size": v for k, v in dm.split_sizes().items()} | {"data/num_labels": dm.num_labels})
+    trainer_factory = partial(make_trainer, cfg.trainer, run_dir, tracker.lightning_logger())
+
+    baseline = None
+    if spec.needs_baseline:
+        with timer.stage("baseline"):
+            baseline = get_baseline(cfg, dm, trainer_factory)
+        tracker.set_tags({"baseline_from_cache": str(baseline.from_cache).lower(), "baseline_key": baseline.key})
+        tracker.log_metrics({f"fp32/{k}": v for k, v in baseline.metrics.items()})
+
+    ctx = MethodContext(cfg, dm, baseline, trainer_factory, tracker, run_dir)
+    with timer.stage("method"):
+        result = spec.run(ctx)
+    result.model.eval()
+
+    metrics: dict[str, float] = dict(result.metrics)
+    with timer.stage("deploy"):
+        deployed = result.deploy(cfg.deploy.backend, run_dir) if result.deploy else default_deploy(result.model, cfg.deploy.backend, run_dir, cfg.deploy.opset)
+    with timer.stage("evaluate"):
+        metrics |= evaluate_deployed(deployed, dm, cfg)
+    with timer.stage("export"):
+        artifact = result.export(run_dir / "model") if result.export else export_dense(result.model, run_dir / "model")
+        metrics |= size_and_layers(artifact, baseline, tracker, run_dir, cfg)
+        if isinstance(deployed, OnnxDeployable):
+            metrics["size/deploy_bytes"] = float(deployed.file_bytes)
+    if cfg.measure.enabled and baseline is not None:
+        with timer.stage("speed"):
+            metrics |= speed_vs_baseline(deployed, baseline, cfg)
+    if baseline is not None:
+        metrics["test/acc_drop_vs_fp32"] = 100.0 * (baseline.metrics["test/acc"] - metrics["test/acc"])
+        metrics["val/acc_drop_vs_fp32"] = 100.0 * (baseline.metrics["val/acc"] - metrics["val/acc"])
+    metrics["resources/peak_rss_mb"] = peak_rss_mb()
+    metrics |= timer.metrics()
+    tracker.log_metrics(metrics)
+    tracker.set_tags({"materialized": str(result.materialized).lower(), "form": result.form,
+                      "deploy_backend": cfg.deploy.backend} | result.tags)
+    if cfg.logger.log_model:
+        for path in artifact.files:
+            tracker.log_artifact(path, "model")
+    return RunOutcome(metrics, result, baseline)
+
+
+def evaluate_deployed(deployed: Deployable, dm: TextClassificationDataModule, cfg: RunConfig) -> dict[str, float]:
+    """Accuracy of the form that is deployed (the ONNX model itself on onnxruntime)."""
+    if isinstance(deployed, OnnxDeployable):
+        return evaluate_splits(ort_predictor(deployed.path, cfg.measure.threads), dm)
+    return evaluate_splits(deployed.module, dm)
+
+
+def size_and_layers(artifact: ExportedArtifact, baseline: Baseline | None, tracker: RunTracker, run_dir: Path,
+                    cfg: RunConfig) -> dict[str, float]:
+    records = layer_records(artifact)
+    fp32_bytes = fp32_encoder = None
+    if baseline is not None:
+        fp32_bytes = baseline.fp32_bytes
+        tensors, _ = read_artifact(baseline.stem)
+        fp32_encoder = encoder_bytes(ExportedArtifact(baseline.stem, baseline.stem, tensors))
+    tracker.log_artifact(write_layer_csv(records, run_dir / "layers.csv"))
+    return size_metrics(artifact, fp32_bytes, records, fp32_encoder)
+
+
+def fp32_onnx(baseline: Baseline, cfg: RunConfig) -> OnnxDeployable:
+    """The baseline's fused fp32 ONNX export, cached next to the baseline."""
+    path = baseline.folder / f"fp32_opset{cfg.deploy.opset}.onnx"
+    with FileLock(str(path) + ".lock"):
+        if not path.is_file():
+            export_onnx(baseline.model, path, opset=cfg.deploy.opset)
+    return OnnxDeployable(path)
+
+
+def speed_vs_baseline(deployed: Deployable, baseline: Baseline, cfg: RunConfig) -> dict[str, Any]:
+    """Time the deployed form and the PyTorch fp32 baseline side by side (and fp32 on ORT)."""
+    candidates: dict[str, Deployable] = {"fp32_torch": TorchDeployable(baseline.model), "model": deployed}
+    if isinstance(deployed, OnnxDeployable):
+        candidates["fp32_onnxruntime"] = fp32_onnx(baseline, cfg)
+    start = time.perf_counter()
+    res = compare(candidates, cfg.measure)
+    same = res["fp32_onnxruntime"] if "fp32_onnxruntime" in res else res["fp32_torch"]
+    model, ref = res["model"], res["fp32_torch"]
+    return {
+        "speed/latency_ms_p50": model.latency_ms_p50,
+        "speed/latency_ms_p90": model.latency_ms_p90,
+        "speed/throughput": model.throughput,
+        "speed/fp32_latency_ms_p50": ref.latency_ms_p50,
+        "speed/fp32_throughput": ref.throughput,
+        "speed/speedup_vs_fp32": ref.latency_ms_p50 / model.latency_ms_p50,
+        "speed/throughput_speedup_vs_fp32": model.throughput / ref.throughput,
+        "speed/speedup_vs_fp32_same_backend": same.latency_ms_p50 / model.latency_ms_p50,
+        "speed/threads": float(cfg.measure.threads),
+        "speed/seq_length": float(cfg.measure.seq_length),
+        "time/speed_measure_s": time.perf_counter() - start,
+    }

@@ -1,0 +1,1 @@
+"""MLflow tracking: one MLflow run per nlpcompress run."""

@@ -1,0 +1,162 @@
+"""One MLflow run: params, tags, metrics, artifacts, and a Lightning logger writing into it.
+
+The store is the embedded sqlite database under ``outputs/mlflow`` unless
+``logger.tracking_uri`` or ``MLFLOW_TRACKING_URI`` names another (a team server).
+Calls are retried on sqlite's "database is locked", so parallel sweep jobs lose nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import random
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import MLFlowLogger
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+MAX_PARAM_CHARS = 6000
+
+
+def resolve_tracking_uri(configured: str | None, mlflow_dir: str | Path) -> str:
+    """``logger.tracking_uri`` > ``MLFLOW_TRACKING_URI`` > embedded sqlite under ``mlflow_dir``."""
+    if configured:
+        return configured
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    folder = Path(mlflow_dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def retry_locked(fn):
+    """Retry a store call while sqlite says the database is locked (parallel jobs)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        for attempt in range(30):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as err:  # MlflowException / OperationalError wrap the sqlite error
+                if "locked" not in str(err).lower() or attempt == 29:
+                    raise
+                time.sleep(0.2 + random.random() * 0.5)
+        return None
+
+    return wrapper
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def git_commit(root: str | Path) -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5)
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if sha.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+class _IntoRunLogger(MLFlowLogger):
+    """Lightning's MLflow logger writing into an existing run, leaving its status to us."""
+
+    def finalize(self, status: str = "success") -> None:
+        pass
+
+
+class RunTracker:
+    """An MLflow run.
+
+    Args:
+        tracking_uri: resolved URI (see :func:`resolve_tracking_uri`).
+        experiment_name: MLflow experiment (created with ``artifact_root`` if new).
+        artifact_root: artifact folder for experiments created on the embedded store.
+    """
+
+    def __init__(self, tracking_uri: str, experiment_name: str, artifact_root: str | None = None):
+        self.tracking_uri, self.experiment_name = tracking_uri, experiment_name
+        self.client = MlflowClient(tracking_uri)
+        self.experiment_id = self._experiment(artifact_root)
+        self.run_id: str | None = None
+
+    @retry_locked
+    def _experiment(self, artifact_root: str | None) -> str:
+        exp = self.client.get_experiment_by_name(self.experiment_name)
+        if exp is not None:
+            return exp.experiment_id
+        location = None
+        if artifact_root and self.tracking_uri.startswith("sqlite:"):
+            location = Path(artifact_root).resolve().as_uri()
+        try:
+            return self.client.create_experiment(self.experiment_name, artifact_location=location)
+        except Exception:  # created meanwhile by a parallel job
+            return self.client.get_experiment_by_name(self.experiment_name).experiment_id
+
+    @retry_locked
+    def start(self, run_name: str, tags: Mapping[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
+        self.run_id = run.info.run_id
+        return self.run_id
+
+    @retry_locked
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        items = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in flatten(params).items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
+
+    @retry_locked
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(self.run_id, metrics=items[i : i + 500])
+
+    @retry_locked
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    @retry_locked
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    @retry_locked
+    def log_text(self, text: str, file_name: str) -> None:
+        self.client.log_text(self.run_id, text, file_name)
+
+    @retry_locked
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status)
+
+    def lightning_logger(self) -> MLFlowLogger:
+        """A Lightning logger whose training curves land in this run."""
+        return _IntoRunLogger(experiment_name=self.experiment_name, tracking_uri=self.tracking_uri, run_id=self.run_id)
+
+    def finished_run_with_hash(self, config_hash: str) -> str | None:
+        """The id of a FINISHED run of this experiment with the same config hash, if any."""
+        runs = self.client.search_runs([self.experiment_id], filter_string=f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'", max_results=1)
+        return runs[0].info.run_id if runs else None

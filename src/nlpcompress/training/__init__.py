@@ -1,0 +1,1 @@
+"""Fine-tuning: the Lightning classifier module, trainers, and the cached baseline."""

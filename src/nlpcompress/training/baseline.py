@@ -1,0 +1,143 @@
+"""The fine-tuned fp32 baseline, trained once and cached on disk.
+
+Cache key: hash of the data (source, splits, tokenizer, max length, batch size), the model
+preset, the trainer config and the seed. The entry is the dense fp32 stored form
+(``model.safetensors`` + ``model.json``) plus ``baseline.json`` holding its metrics and the
+payload's sha256; an entry whose checksum does not match is rebuilt. A file lock makes
+parallel sweep jobs wait for one fine-tune instead of each running their own.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from filelock import FileLock
+from torch import nn
+
+from nlpcompress.config.run import RunConfig, stable_hash
+from nlpcompress.data.datamodule import TextClassificationDataModule
+from nlpcompress.data.readers import sha256_of
+from nlpcompress.export.dense import export_dense
+from nlpcompress.export.format import load_model
+from nlpcompress.measure.accuracy import evaluate_splits
+from nlpcompress.models.presets import build_classifier
+from nlpcompress.training.module import ClassifierModule
+
+log = __import__("logging").getLogger(__name__)
+
+
+@dataclass
+class Baseline:
+    """A fine-tuned fp32 classifier and what it measured.
+
+    Attributes:
+        model: the model in eval mode (treat as read-only; methods copy it).
+        metrics: ``val/acc``, ``val/f1``, ``test/acc``, ``test/f1``.
+        folder: the cache entry.
+        key: the cache key.
+        from_cache: whether this run reused it.
+        train_seconds: the fine-tune's wall time when it was trained.
+    """
+
+    model: nn.Module
+    metrics: dict[str, float]
+    folder: Path
+    key: str
+    from_cache: bool
+    train_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stem(self) -> Path:
+        """The dense fp32 stored form; its bytes are the ``size/ratio_vs_fp32`` reference."""
+        return self.folder / "model"
+
+    @property
+    def fp32_bytes(self) -> int:
+        return sum(p.stat().st_size for p in (self.stem.with_suffix(".safetensors"), self.stem.with_suffix(".json")))
+
+    def fresh_copy(self) -> nn.Module:
+        """An independent copy of the model, for a method to change."""
+        import copy
+
+        return copy.deepcopy(self.model)
+
+
+def baseline_key(cfg: RunConfig, datamodule: TextClassificationDataModule, model_cfg=None) -> str:
+    trainer = asdict(cfg.trainer)
+    trainer.pop("enable_progress_bar", None)
+    trainer.pop("num_threads", None)
+    return stable_hash({
+        "data": datamodule.cache_key(), "batch_size": cfg.data.batch_size,
+        "model": asdict(model_cfg or cfg.model), "trainer": trainer, "seed": cfg.seed,
+    })
+
+
+def _valid_entry(folder: Path) -> dict[str, Any] | None:
+    meta_path = folder / "baseline.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        if sha256_of(folder / "model.safetensors") != meta["sha256"]:
+            log.warning("baseline cache %s is corrupted (checksum mismatch): rebuilding", folder)
+            return None
+        return meta
+    except (OSError, ValueError, KeyError):
+        log.warning("baseline cache %s is unreadable: rebuilding", folder)
+        return None
+
+
+def get_baseline(cfg: RunConfig, datamodule: TextClassificationDataModule,
+                 make_trainer: Callable[..., L.Trainer], model_cfg=None) -> Baseline:
+    """Load the cached baseline for this config, or fine-tune and cache it.
+
+    Args:
+        cfg: the run config (data, model, trainer, seed determine the baseline).
+        datamodule: set-up data.
+        make_trainer: this run's trainer factory (curves go to this run's MLflow run).
+        model_cfg: another model preset than ``cfg.model`` (e.g. a distillation teacher).
+    """
+    key = baseline_key(cfg, datamodule, model_cfg)
+    folder = Path(cfg.paths.cache_dir) / "baselines" / key
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        meta = _valid_entry(folder)
+        if meta is not None:
+            model = load_model(folder / "model")
+            return Baseline(model, meta["metrics"], folder, key, True, meta.get("train_seconds", 0.0))
+        if folder.exists():
+            shutil.rmtree(folder)
+        return _train(cfg, datamodule, make_trainer, folder, key, model_cfg or cfg.model)
+
+
+def _train(cfg, datamodule, make_trainer, folder: Path, key: str, model_cfg) -> Baseline:
+    L.seed_everything(cfg.seed, workers=True)
+    model = build_classifier(model_cfg, datamodule.num_labels)
+    module = ClassifierModule(model, cfg.trainer, datamodule.num_labels)
+    scratch = folder.parent / f"{key}.tmp"
+    trainer = make_trainer(default_root_dir=str(scratch))
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    seconds = time.perf_counter() - start
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best:
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    model = module.model.eval()
+    metrics = evaluate_splits(model, datamodule)
+    export_dense(model, scratch / "model")
+    meta = {"key": key, "metrics": metrics, "sha256": sha256_of(scratch / "model.safetensors"),
+            "train_seconds": seconds, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    (scratch / "baseline.json").write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(scratch / "checkpoints", ignore_errors=True)
+    scratch.rename(folder)
+    return Baseline(model, metrics, folder, key, False, seconds)

@@ -1,0 +1,47 @@
+"""Build Lightning Trainers from the typed trainer config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from nlpcompress.config.schema import TrainerConfig
+
+
+def best_checkpoint_callback(folder: Path) -> ModelCheckpoint:
+    """Keeps the single best checkpoint by ``val/acc``."""
+    return ModelCheckpoint(dirpath=str(folder), monitor="val/acc", mode="max", save_top_k=1,
+                           filename="best", save_weights_only=True, auto_insert_metric_name=False)
+
+
+def make_trainer(cfg: TrainerConfig, root_dir: Path, logger: Any = None, callbacks: list | None = None,
+                 checkpoint: bool = True, **overrides: Any) -> L.Trainer:
+    """A Trainer honouring ``cfg``; ``overrides`` win (``max_epochs``, ``max_steps``, ...).
+
+    Args:
+        cfg: trainer knobs.
+        root_dir: where checkpoints go.
+        logger: a Lightning logger (this run's MLflow logger) or None.
+        callbacks: extra callbacks.
+        checkpoint: keep the best checkpoint by ``val/acc`` (retrieve it with
+            ``trainer.checkpoint_callback.best_model_path``).
+    """
+    callbacks = list(callbacks or [])
+    root_dir = Path(overrides.pop("default_root_dir", root_dir))
+    if checkpoint:
+        callbacks.append(best_checkpoint_callback(root_dir / "checkpoints"))
+    kwargs: dict[str, Any] = dict(
+        accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=cfg.strategy,
+        precision=cfg.precision, max_epochs=cfg.max_epochs, max_steps=cfg.max_steps,
+        gradient_clip_val=cfg.gradient_clip_val or None, val_check_interval=cfg.val_check_interval,
+        limit_val_batches=cfg.limit_val_batches, log_every_n_steps=cfg.log_every_n_steps,
+        enable_progress_bar=cfg.enable_progress_bar, deterministic=cfg.deterministic,
+        default_root_dir=str(root_dir), logger=logger if logger is not None else False,
+        enable_checkpointing=checkpoint, enable_model_summary=False, num_sanity_val_steps=0,
+    )
+    kwargs.update(overrides)
+    kwargs["callbacks"] = callbacks
+    return L.Trainer(**kwargs)

@@ -1,0 +1,83 @@
+"""Shared fixtures: compose the real configs, run the real CLI with MLflow under tmp_path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+TINY = ["model=tiny_bert", "data=tiny", "debug=fast"]
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    runs: list  # mlflow.entities.Run, newest first
+    tracking_uri: str
+
+
+def mlflow_runs(tracking_uri: str, experiment: str = "nlpcompress") -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    return client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=500)
+
+
+def run_cli_process(overrides: list[str], out_dir: Path, multirun: bool = False, timeout: int = 900,
+                    experiment: str = "nlpcompress", env: dict | None = None) -> CliResult:
+    """Run ``python -m nlpcompress`` in a fresh process with outputs under ``out_dir``.
+
+    The tokenization and baseline caches are shared across tests (``NLPCOMPRESS_TEST_CACHE``,
+    default ``outputs/test-cache``) so a baseline is fine-tuned once per session.
+    """
+    cache = os.environ.get("NLPCOMPRESS_TEST_CACHE", str(ROOT / "outputs" / "test-cache"))
+    args = [sys.executable, "-m", "nlpcompress"] + (["-m"] if multirun else []) + [
+        f"paths.output_dir={out_dir}", f"paths.cache_dir={cache}", f"logger.experiment_name={experiment}", *overrides,
+    ]
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    full_env.pop("MLFLOW_TRACKING_URI", None)
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
+    uri = f"sqlite:///{Path(out_dir).resolve() / 'mlflow' / 'mlflow.db'}"
+    runs = mlflow_runs(uri, experiment) if (Path(out_dir) / "mlflow" / "mlflow.db").exists() else []
+    return CliResult(done.returncode, done.stdout, done.stderr, runs, uri)
+
+
+@pytest.fixture
+def run_cli(tmp_path):
+    """``run_cli(overrides, multirun=False)`` -> :class:`CliResult` (MLflow under tmp_path)."""
+
+    def _run(overrides: list[str], multirun: bool = False, **kwargs) -> CliResult:
+        return run_cli_process(overrides, tmp_path / "out", multirun=multirun, **kwargs)
+
+    return _run
+
+
+def compose_config(overrides: list[str]):
+    """The resolved config mapping for ``overrides`` (as the CLI would build it)."""
+    from nlpcompress.cli import PROJECT_ROOT  # noqa: F401  (registers the resolver)
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides, return_hydra_config=False)
+    cfg_dict = OmegaConf.to_container(cfg, resolve=False)
+    cfg_dict["paths"]["run_dir"] = "/tmp/nlpcompress-test-run"
+    return OmegaConf.to_container(OmegaConf.create(cfg_dict), resolve=True)
+
+
+@pytest.fixture
+def compose_cfg():
+    return compose_config
