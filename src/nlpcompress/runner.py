@@ -18,8 +18,15 @@ from filelock import FileLock
 
 from nlpcompress.config.run import RunConfig
 from nlpcompress.data.datamodule import TextClassificationDataModule
-from nlpcompress.export.deploy import Deployable, OnnxDeployable, TorchDeployable, default_deploy, export_onnx, ort_predictor
 from nlpcompress.export.dense import export_dense
+from nlpcompress.export.deploy import (
+    Deployable,
+    OnnxDeployable,
+    TorchDeployable,
+    default_deploy,
+    export_onnx,
+    ort_predictor,
+)
 from nlpcompress.export.format import ExportedArtifact, read_artifact
 from nlpcompress.measure.accuracy import evaluate_splits
 from nlpcompress.measure.resources import StageTimer, peak_rss_mb
@@ -91,6 +98,8 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
     if baseline is not None:
         metrics["test/acc_drop_vs_fp32"] = 100.0 * (baseline.metrics["test/acc"] - metrics["test/acc"])
         metrics["val/acc_drop_vs_fp32"] = 100.0 * (baseline.metrics["val/acc"] - metrics["val/acc"])
+    if result.derived_metrics is not None:
+        metrics |= result.derived_metrics(metrics)
     metrics["resources/peak_rss_mb"] = peak_rss_mb()
     metrics |= timer.metrics()
     tracker.log_metrics(metrics)

@@ -39,3 +39,26 @@ def test_bad_config_fails_before_work_with_one_line(run_cli):
     assert res.returncode == 2
     assert "data.max_length=-3" in res.stderr and "allowed" in res.stderr
     assert not [r for r in res.runs if r.info.status == "FINISHED"]
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_multirun_failed_job_is_recorded_and_others_finish(run_cli, launcher):
+    extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+    res = run_cli([*TINY, "method=baseline", "measure.enabled=false", "data.path=null,/nonexistent/reviews.csv", *extra],
+                  multirun=True)
+    statuses = sorted(r.info.status for r in res.runs)
+    assert statuses == ["FAILED", "FINISHED"], res.stderr[-3000:]
+    failed = next(r for r in res.runs if r.info.status == "FAILED")
+    assert "/nonexistent/reviews.csv" in failed.data.tags["error"]
+    assert "neither a file nor a folder" in failed.data.tags["error"]
+
+
+def test_multirun_resume_skips_finished_jobs(run_cli):
+    args = [*TINY, "method=baseline", "measure.enabled=false", "seed=1,2"]
+    first = run_cli(args, multirun=True)
+    assert [r.info.status for r in first.runs] == ["FINISHED", "FINISHED"], first.stderr[-2000:]
+    again = run_cli(args, multirun=True)
+    assert len(again.runs) == 2
+    assert "skipping" in again.stderr + again.stdout
+    forced = run_cli([*args, "resume=false"], multirun=True)
+    assert len(forced.runs) == 4

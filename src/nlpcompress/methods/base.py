@@ -82,6 +82,8 @@ class CompressedModel:
         tags: extra MLflow tags (e.g. ``{"bits": "4"}``).
         metrics: extra metrics the method measured (e.g. ``sparsity/actual``).
         params_for_report: values the report shows (bits, sparsity, teacher, student).
+        derived_metrics: ``fn(metrics) -> extra metrics``, called by the runner once accuracy,
+            size and speed are measured (e.g. accuracy retention against a teacher).
     """
 
     model: nn.Module
@@ -91,6 +93,7 @@ class CompressedModel:
     deploy: Callable[[str, Path], Deployable] | None = None
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    derived_metrics: Callable[[dict[str, float]], dict[str, float]] | None = None
 
 
 def logits_of(output: Any) -> torch.Tensor:

@@ -14,7 +14,13 @@ import os
 from pathlib import Path
 
 from torch import nn
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, BertConfig, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    PreTrainedTokenizerBase,
+)
 from transformers import logging as hf_logging
 
 from nlpcompress.config.schema import ModelConfig

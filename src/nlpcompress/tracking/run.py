@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from lightning.pytorch.loggers import MLFlowLogger
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -100,9 +101,16 @@ class RunTracker:
 
     def __init__(self, tracking_uri: str, experiment_name: str, artifact_root: str | None = None):
         self.tracking_uri, self.experiment_name = tracking_uri, experiment_name
-        self.client = MlflowClient(tracking_uri)
-        self.experiment_id = self._experiment(artifact_root)
         self.run_id: str | None = None
+        if tracking_uri.startswith("sqlite:///"):
+            # Parallel jobs must not create the schema concurrently (alembic migrations race).
+            db = Path(tracking_uri.removeprefix("sqlite:///"))
+            with FileLock(str(db) + ".init.lock"):
+                self.client = MlflowClient(tracking_uri)
+                self.experiment_id = self._experiment(artifact_root)
+        else:
+            self.client = MlflowClient(tracking_uri)
+            self.experiment_id = self._experiment(artifact_root)
 
     @retry_locked
     def _experiment(self, artifact_root: str | None) -> str:

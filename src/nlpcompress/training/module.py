@@ -50,6 +50,10 @@ class ClassifierModule(L.LightningModule):
                                  ("f1", MulticlassF1Score(num_labels, average="macro")))
         })
 
+    def on_fit_start(self) -> None:
+        # from_pretrained returns modules in eval mode; Lightning keeps modes as it finds them.
+        self.train()
+
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return logits_of(self.model(**model_inputs(batch)))
 

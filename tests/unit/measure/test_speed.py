@@ -1,0 +1,64 @@
+"""Side-by-side timing: a model against itself is ~1x; percentiles; ONNX timed in a subprocess."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from nlpcompress.config.schema import MeasureConfig
+from nlpcompress.export.deploy import OnnxDeployable, TorchDeployable, export_onnx
+from nlpcompress.measure.speed import compare, percentile
+
+
+class Toy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(30522, 64)
+        self.ff = nn.Sequential(nn.Linear(64, 256), nn.GELU(), nn.Linear(256, 64))
+        self.out = nn.Linear(64, 2)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        return self.out(self.ff(self.emb(input_ids)).mean(1))
+
+
+def test_percentile_matches_numpy_linear():
+    import numpy as np
+
+    values = [5.0, 1.0, 3.0, 2.0, 4.0, 10.0]
+    for q in (0, 50, 90, 100):
+        assert percentile(values, q) == pytest.approx(float(np.percentile(values, q)))
+
+
+def test_model_against_itself_is_about_one():
+    model = Toy().eval()
+    cfg = MeasureConfig(seq_length=32, threads=1, warmup=3, latency_iters=60, throughput_batch=8, throughput_iters=6, rounds=3)
+    res = compare({"a": TorchDeployable(model), "b": TorchDeployable(model)}, cfg)
+    ratio = res["a"].latency_ms_p50 / res["b"].latency_ms_p50
+    assert 0.6 < ratio < 1.6
+    assert res["a"].latency_ms_p90 >= res["a"].latency_ms_p50 > 0
+    assert len(res["a"].latencies_ms) == 60
+    assert res["a"].throughput > 0
+
+
+def test_bigger_model_is_slower():
+    small, big = Toy().eval(), Toy().eval()
+    big.ff = nn.Sequential(*[nn.Linear(64, 64) for _ in range(40)])
+    cfg = MeasureConfig(seq_length=64, threads=1, warmup=2, latency_iters=15, throughput_iters=2, throughput_batch=4, rounds=1)
+    res = compare({"small": TorchDeployable(small), "big": TorchDeployable(big)}, cfg)
+    assert res["big"].latency_ms_p50 > res["small"].latency_ms_p50
+
+
+def test_onnx_export_is_timed_in_a_worker_and_predicts_like_torch(tmp_path):
+    model = Toy().eval()
+    path = export_onnx(model, tmp_path / "toy.onnx", fuse=False)
+    cfg = MeasureConfig(seq_length=16, threads=1, warmup=2, latency_iters=10, throughput_iters=2, throughput_batch=4, rounds=1)
+    res = compare({"onnx": OnnxDeployable(path)}, cfg)
+    assert res["onnx"].latency_ms_p50 > 0
+    from nlpcompress.export.deploy import ort_predictor
+
+    batch = {"input_ids": torch.randint(0, 30522, (3, 7)), "attention_mask": torch.ones(3, 7, dtype=torch.long),
+             "token_type_ids": torch.zeros(3, 7, dtype=torch.long)}
+    with torch.no_grad():
+        expected = model(**batch)
+    torch.testing.assert_close(ort_predictor(path, 1)(batch), expected, atol=1e-4, rtol=1e-4)
