@@ -25,6 +25,9 @@ CONF_DIR = Path(os.environ.get("NLPCOMPRESS_CONF_DIR", PROJECT_ROOT / "conf")).r
 
 if not OmegaConf.has_resolver("project_root"):
     OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
+if not OmegaConf.has_resolver("csv"):
+    # `seeds: [1, 2, 3]` -> sweeper params `seed: ${csv:${seeds}}` -> "1,2,3"
+    OmegaConf.register_new_resolver("csv", lambda values: ",".join(str(v) for v in values))
 
 
 def _is_multirun() -> bool:
@@ -71,8 +74,7 @@ def run_task(dcfg: DictConfig) -> float:
         done = tracker.finished_run_with_hash(config_hash)
         if done:
             log.info("resume: skipping, run %s already FINISHED with config hash %s", done, config_hash)
-            metric = tracker.client.get_run(done).data.metrics.get(cfg.objective, float("nan"))
-            return metric
+            return objective_value(tracker.client.get_run(done).data.metrics, cfg)
     tags = {"method": cfg.method.name, "model": cfg.model.name, "data": cfg.data.name, "config_hash": config_hash,
             "git_commit": git_commit(PROJECT_ROOT), "cpu_model": cpu_model(), "torch_version": torch.__version__,
             "nlpcompress_version": __import__("nlpcompress").__version__, "deploy_backend": cfg.deploy.backend,
@@ -97,7 +99,15 @@ def run_task(dcfg: DictConfig) -> float:
         raise
     tracker.finish("FINISHED")
     _print_summary(outcome.metrics, tracker)
-    return float(outcome.metrics.get(cfg.objective, float("nan")))
+    return objective_value(outcome.metrics, cfg)
+
+
+def objective_value(metrics: dict[str, float], cfg) -> float:
+    """``cfg.objective`` of this run; +inf when the accuracy-drop bound is exceeded."""
+    bound = cfg.objective_max_acc_drop
+    if bound is not None and metrics.get("test/acc_drop_vs_fp32", float("inf")) > bound:
+        return float("inf")
+    return float(metrics.get(cfg.objective, float("nan")))
 
 
 def _record_config_failure(raw: dict, err: ConfigError) -> None:

@@ -20,7 +20,7 @@ from nlpcompress.config.schema import (
 from nlpcompress.config.typed import build_section, check, section_schema
 
 CORE_KEYS = ("data", "model", "trainer", "logger", "paths", "measure", "deploy", "method")
-TOP_LEVEL_SCALARS = {"seed": int, "resume": bool, "task_name": str, "objective": str}
+TOP_LEVEL_SCALARS = {"seed": int, "resume": bool, "task_name": str, "objective": str, "objective_max_acc_drop": (int, float)}
 IGNORED_KEYS = ("hydra", "experiment", "debug", "sweep", "seeds")
 
 
@@ -43,6 +43,7 @@ class RunConfig:
     seed: int = 42
     resume: bool = True
     objective: str = "test/acc"
+    objective_max_acc_drop: float | None = None
     task_name: str = "run"
     sections: dict[str, Any] = field(default_factory=dict)
 
@@ -55,13 +56,14 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         out = {k: asdict(getattr(self, k)) for k in CORE_KEYS}
         out.update({k: asdict(v) for k, v in self.sections.items()})
-        out.update(seed=self.seed, resume=self.resume, objective=self.objective, task_name=self.task_name)
+        out.update(seed=self.seed, resume=self.resume, objective=self.objective, task_name=self.task_name,
+                   objective_max_acc_drop=self.objective_max_acc_drop)
         return out
 
     def config_hash(self) -> str:
         """Hash of what determines the result (not where it is logged or written)."""
         payload = self.to_dict()
-        for volatile in ("paths", "logger", "resume", "task_name"):
+        for volatile in ("paths", "logger", "resume", "task_name", "objective", "objective_max_acc_drop"):
             payload.pop(volatile, None)
         payload["trainer"].pop("enable_progress_bar", None)
         return stable_hash(payload)
@@ -101,9 +103,11 @@ def build_run_config(raw: dict[str, Any]) -> RunConfig:
     for key, tp in TOP_LEVEL_SCALARS.items():
         if key in raw:
             value = raw[key]
+            if value is None and key == "objective_max_acc_drop":
+                continue
             ok = isinstance(value, tp) and not (tp is int and isinstance(value, bool))
-            check(ok, key, value, f"a {tp.__name__}")
-            scalars[key] = value
+            check(ok, key, value, "a number" if isinstance(tp, tuple) else f"a {tp.__name__}")
+            scalars[key] = float(value) if isinstance(tp, tuple) else value
     sections = {}
     for key, value in raw.items():
         if key in CORE_KEYS or key in TOP_LEVEL_SCALARS:

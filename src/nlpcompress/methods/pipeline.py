@@ -1,0 +1,141 @@
+"""``method=pipeline``: chain compression stages, each starting from the previous stage's model.
+
+E.g. ``pipeline.stages=[distill,prune,qat]`` (the "Deep Compression" / "Prune Once for All"
+order): the distilled student is pruned, then quantization-aware fine-tuned. Each stage is a
+registered method run with ``ctx.start_model`` set to the previous stage's model and its own
+method knobs (``pipeline.methods.<stage>``); its accuracy is logged under
+``stage<i>_<name>/...``. Zeros made by an earlier stage stay zero while later stages train
+(:class:`KeepZeros`), so the final export carries both the sparsity and the bits configured.
+The run's export, deployment and ``materialized`` flag are those of the last stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from nlpcompress.config.schema import MethodConfig
+from nlpcompress.config.typed import build_section, check, register_section
+from nlpcompress.measure.accuracy import evaluate_splits
+from nlpcompress.methods.base import CompressedModel, MethodContext
+from nlpcompress.methods.registry import method_spec, register_method
+
+NOT_STAGES = ("pipeline", "baseline")
+
+
+@register_section("pipeline")
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Stages in order, and each stage method's knobs (its ``method`` group fields).
+
+    Attributes:
+        stages: method names, e.g. ``[distill, prune, qat]``.
+        methods: ``{stage: {knob: value}}`` passed to that method's config schema.
+        keep_zeros: re-apply earlier stages' zeros after every optimiser step of later ones.
+    """
+
+    stages: list[str] = field(default_factory=list)
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keep_zeros: bool = True
+
+    def __post_init__(self):
+        check(len(self.stages) >= 1, "stages", self.stages, "a non-empty list of methods, e.g. [distill,prune,qat]")
+        for stage in self.stages:
+            check(stage not in NOT_STAGES, "stages", stage, "compression methods (not pipeline or baseline)")
+        for name in self.methods:
+            check(name in self.stages, f"methods.{name}", self.methods[name], f"knobs of a listed stage ({', '.join(self.stages)})")
+
+    def describe(self) -> str:
+        return "+".join(self.stages)
+
+
+def stage_method_config(p: PipelineConfig, stage: str):
+    spec = method_spec(stage)
+    return build_section(spec.config_cls, {"name": stage, **p.methods.get(stage, {})}, f"pipeline.methods.{stage}")
+
+
+def validate_pipeline(cfg) -> None:
+    """Every stage is a known method with valid knobs and its sections are configured."""
+    p = cfg.section("pipeline")
+    for stage in p.stages:
+        spec = method_spec(stage)
+        stage_cfg = dataclasses.replace(cfg, method=stage_method_config(p, stage))
+        for needed in spec.sections:
+            cfg.section(needed)
+        spec.validate(stage_cfg)
+
+
+class KeepZeros(L.Callback):
+    """Keeps weights that were zero at the start of a stage at zero (W <- W * M after each step).
+
+    Masks are matched to parameters by name suffix, so wrappers that rename a Linear's weight
+    (``...query.weight`` -> ``...query.linear.weight``) still match when shapes agree.
+    """
+
+    def __init__(self, masks: dict[str, torch.Tensor]):
+        self.masks = masks
+        self.bound: list[tuple[nn.Parameter, torch.Tensor]] = []
+
+    @staticmethod
+    def masks_of(model: nn.Module, min_sparsity: float = 0.01) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, param in model.named_parameters():
+            if param.ndim == 2 and "embeddings" not in name:
+                mask = param.detach() != 0
+                if 1.0 - mask.float().mean().item() >= min_sparsity:
+                    out[name] = mask
+        return out
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.bound = []
+        params = dict(pl_module.named_parameters())
+        for name, mask in self.masks.items():
+            layer, _, leaf = name.rpartition(".")
+            for pname, param in params.items():
+                if param.shape == mask.shape and pname.endswith(leaf) and layer in pname:
+                    self.bound.append((param, mask))
+                    break
+        self.apply()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.apply()
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        for param, mask in self.bound:
+            param.mul_(mask.to(param.dtype))
+
+
+def _with_callbacks(make_trainer, extra: list):
+    def make(**overrides):
+        overrides["callbacks"] = list(overrides.get("callbacks") or []) + extra
+        return make_trainer(**overrides)
+
+    return make
+
+
+@register_method("pipeline", config_cls=MethodConfig, sections=("pipeline",), validate=validate_pipeline)
+def run_pipeline(ctx: MethodContext) -> CompressedModel:
+    """Run the stages in order; log each stage's accuracy; return the last stage's result."""
+    p: PipelineConfig = ctx.cfg.section("pipeline")
+    model, result, metrics = ctx.start_model, None, {}
+    for i, stage in enumerate(p.stages, start=1):
+        prefix = f"stage{i}_{stage}"
+        callbacks = [KeepZeros(KeepZeros.masks_of(model))] if (p.keep_zeros and model is not None) else []
+        stage_ctx = dataclasses.replace(
+            ctx, cfg=dataclasses.replace(ctx.cfg, method=stage_method_config(p, stage)), stage=prefix,
+            start_model=model, make_trainer=_with_callbacks(ctx.make_trainer, callbacks),
+        )
+        result = method_spec(stage).run(stage_ctx)
+        model = result.model.eval()
+        stage_metrics = evaluate_splits(model, ctx.datamodule) | result.metrics
+        metrics |= {f"{prefix}/{k}": v for k, v in stage_metrics.items()}
+        ctx.tracker.log_metrics({f"{prefix}/{k}": v for k, v in stage_metrics.items()})
+    tags = dict(result.tags) | {"stages": ",".join(p.stages)}
+    return dataclasses.replace(result, form=f"pipeline {'+'.join(p.stages)}: {result.form}", tags=tags,
+                               metrics=metrics | result.metrics)

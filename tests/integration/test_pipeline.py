@@ -1,0 +1,35 @@
+"""A pipeline applies its stages in order; the final export has the sparsity and the bits asked."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.integration
+
+
+def test_prune_then_qat_pipeline_keeps_sparsity_and_bits(run_cli, tmp_path):
+    res = run_cli([*TINY, "method=pipeline", "pipeline.stages=[prune,qat]", "prune.sparsity=0.5",
+                   "quant=int4", "measure.enabled=false"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = res.runs
+    m, tags = run.data.metrics, run.data.tags
+    assert tags["stages"] == "prune,qat"
+    assert "stage1_prune/test/acc" in m and "stage2_qat/test/acc" in m
+    assert m["stage1_prune/sparsity/actual"] == pytest.approx(0.5, abs=0.005)
+    local = MlflowClient(res.tracking_uri).download_artifacts(run.info.run_id, "layers.csv", str(tmp_path))
+    rows = {r["name"]: r for r in csv.DictReader(open(local))}
+    ffn = rows["bert.encoder.layer.0.intermediate.dense.weight"]
+    assert float(ffn["sparsity"]) == pytest.approx(0.5, abs=0.02)  # zeros survived QAT
+    assert 4.0 <= float(ffn["stored_bits"]) < 5.0  # 4-bit codes + scales
+    assert m["size/ratio_vs_fp32"] < 0.3
+
+
+def test_pipeline_refuses_unknown_stage(run_cli):
+    res = run_cli([*TINY, "method=pipeline", "pipeline.stages=[prune,zip]"])
+    assert res.returncode == 2
+    assert "method.name='zip'" in res.stderr or "zip" in res.stderr
