@@ -52,8 +52,10 @@ def _run_name(cfg) -> str:
 def run_task(dcfg: DictConfig) -> float:
     """Validate, track and execute one job; returns ``cfg.objective`` for sweepers."""
     from nlpcompress.config.run import build_run_config
+    from nlpcompress.logging_setup import quiet_libraries
     from nlpcompress.tracking.run import RunTracker, cpu_model, git_commit, resolve_tracking_uri
 
+    quiet_libraries()
     multirun = _is_multirun()
     raw = OmegaConf.to_container(dcfg, resolve=True)
     try:
@@ -138,5 +140,4 @@ def _hydra_main(dcfg: DictConfig) -> float:
 def main() -> None:
     """Console entry point ``nlpcompress``."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    logging.getLogger("torchao").setLevel(logging.ERROR)
     _hydra_main()
