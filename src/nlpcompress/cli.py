@@ -17,7 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from nlpcompress.config.errors import ConfigError, DataError
+from nlpcompress.config.errors import ConfigError, DataError, ModelLoadError
 
 log = logging.getLogger("nlpcompress")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +95,7 @@ def run_task(dcfg: DictConfig) -> float:
         log.error("run %s FAILED: %s: %s", tracker.run_id, type(err).__name__, err)
         if multirun:
             return float("nan")
-        if isinstance(err, DataError | ConfigError):
+        if isinstance(err, DataError | ConfigError | ModelLoadError):
             print(f"nlpcompress: {err}", file=sys.stderr)
             sys.exit(2)
         raise

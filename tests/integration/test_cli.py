@@ -62,3 +62,13 @@ def test_multirun_resume_skips_finished_jobs(run_cli):
     assert "skipping" in again.stderr + again.stdout
     forced = run_cli([*args, "resume=false"], multirun=True)
     assert len(forced.runs) == 4
+
+
+def test_hub_model_offline_fails_with_a_clear_message(run_cli):
+    res = run_cli(["model=bert-base-uncased", "data=tiny", "debug=fast"], env={"HF_HUB_OFFLINE": "1"})
+    assert res.returncode == 2
+    last = res.stderr.strip().splitlines()[-1]
+    assert "model=bert-base-uncased: could not load 'bert-base-uncased'" in last
+    assert "model=minilm_l6" in last  # says what works offline
+    (run,) = res.runs
+    assert run.info.status == "FAILED"

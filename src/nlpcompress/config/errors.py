@@ -21,3 +21,7 @@ class DataError(ValueError):
     def __init__(self, source: str, problem: str):
         self.source, self.problem = str(source), problem
         super().__init__(f"bad data in {source}: {problem}")
+
+
+class ModelLoadError(RuntimeError):
+    """A model or tokenizer that cannot be loaded (e.g. a hub id while offline)."""

@@ -23,6 +23,7 @@ from transformers import (
 )
 from transformers import logging as hf_logging
 
+from nlpcompress.config.errors import ModelLoadError
 from nlpcompress.config.schema import ModelConfig
 from nlpcompress.models.assets import package_folder
 
@@ -44,7 +45,7 @@ def build_classifier(cfg: ModelConfig, num_labels: int) -> nn.Module:
     """A sequence classifier with a fresh ``num_labels`` head.
 
     Raises:
-        RuntimeError: a hub model that cannot be reached offline, naming the model.
+        ModelLoadError: a hub model that cannot be reached offline, naming the model.
     """
     hf_logging.set_verbosity_error()
     if cfg.source == "random":
@@ -80,7 +81,7 @@ def _from_hub_or_local(loader, location: str, name: str, **kwargs):
         return loader(location, **kwargs)
     except OSError as err:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        raise RuntimeError(
+        raise ModelLoadError(
             f"model={name}: could not load {location!r} ({'offline mode' if offline else 'hub unreachable or id unknown'}). "
             "Use an offline preset (model=minilm_l6 or model=tiny_bert), or set model.pretrained to a local "
             f"Hugging Face folder. Cause: {str(err).splitlines()[0]}"
