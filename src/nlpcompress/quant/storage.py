@@ -1,0 +1,132 @@
+"""Stored form of quantized weights: bit-packed integer codes + scales (+ zero points).
+
+Encoding ``packed_int`` (parts / attrs):
+
+* ``codes``: uint8, the unsigned codes ``u = q - q_min`` bit-packed at ``bits`` per value
+  (:mod:`nlpcompress.quant.packing`);
+* ``scale``: ``[R, G]``, one step per group, fp16 when that is exact (else fp32);
+* ``zero``: uint8 ``[R, G]`` unsigned zero points ``z - q_min``, only when they vary (asymmetric);
+  otherwise attr ``offset`` holds the constant ``z - q_min``;
+* attrs ``bits``, ``groups = [R, G, g]``.
+
+Decoding: ``x_hat = scale * (u - (z - q_min))``, which is exactly ``s * (q - z)``, the value
+the evaluated model used. Builder ``hf_quantized_classifier`` rebuilds an HF classifier
+and, when the model quantized activations, re-inserts the calibrated activation quantizers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nlpcompress.export.format import (
+    EncodedTensor,
+    ExportedArtifact,
+    encode_dense,
+    register_builder,
+    register_decoder,
+    write_artifact,
+)
+from nlpcompress.quant.modules import (
+    ActQuantizer,
+    Codes,
+    QuantLinear,
+    quantized_modules,
+    set_submodule,
+)
+from nlpcompress.quant.packing import pack_bits, unpack_bits
+
+ENCODING = "packed_int"
+BUILDER = "hf_quantized_classifier"
+
+
+def encode_codes(c: Codes, shape: tuple[int, ...]) -> EncodedTensor:
+    """Pack :class:`Codes` into a ``packed_int`` tensor of logical shape ``shape``."""
+    unsigned = (c.codes - c.qmin).round().to(torch.int32)
+    scale = c.scale.detach().reshape(c.scale.shape[0], c.scale.shape[1]).float().contiguous()
+    half = scale.to(torch.float16)
+    if torch.equal(half.float(), scale):  # fp16 holds the scales exactly (the quantizers round them so)
+        scale = half
+    parts = {"codes": pack_bits(unsigned, c.bits), "scale": scale}
+    zero = (c.zero - c.qmin).float()
+    attrs: dict[str, Any] = {"bits": c.bits, "groups": list(c.codes.shape)}
+    if zero.numel() == 1:
+        attrs["offset"] = float(zero)
+    else:
+        parts["zero"] = zero.reshape(parts["scale"].shape).round().to(torch.uint8)
+    return EncodedTensor(ENCODING, tuple(shape), parts, attrs)
+
+
+@register_decoder(ENCODING)
+def decode_packed_int(enc: EncodedTensor) -> torch.Tensor:
+    rows, groups, size = enc.attrs["groups"]
+    u = unpack_bits(enc.parts["codes"], enc.attrs["bits"], rows * groups * size).float().reshape(rows, groups, size)
+    scale = enc.parts["scale"].float().reshape(rows, groups, 1)
+    zero = enc.parts["zero"].float().reshape(rows, groups, 1) if "zero" in enc.parts else torch.tensor(enc.attrs["offset"])
+    return (scale * (u - zero)).reshape(enc.shape)
+
+
+def encode_model(model: nn.Module, dense_dtype: torch.dtype | None = None) -> dict[str, EncodedTensor]:
+    """Every tensor of a fake-quant model: quantized weights packed, the rest dense.
+
+    Quantizer internals (LSQ steps, activation ranges) are not tensors of the stored model:
+    the steps are inside the packed weights' scales, the ranges go to the metadata.
+    """
+    wrappers = quantized_modules(model)
+    tensors: dict[str, EncodedTensor] = {}
+    for name, module in wrappers.items():
+        w = module.weight
+        tensors[f"{name}.weight"] = encode_codes(module.weight_quantizer.encode(w), tuple(w.shape))
+    for key, value in model.state_dict().items():
+        if key in tensors or ".weight_quantizer." in key or ".act_quantizer." in key:
+            continue
+        tensors[key] = encode_dense(value, dense_dtype if value.is_floating_point() else None)
+    return tensors
+
+
+def activation_meta(model: nn.Module) -> dict[str, dict[str, Any]]:
+    """Calibrated activation quantizers, by Linear name (for the builder)."""
+    out = {}
+    for name, module in quantized_modules(model).items():
+        aq = getattr(module, "act_quantizer", None)
+        if aq is not None and aq.calibrated:
+            out[name] = {"bits": aq.bits, "symmetric": aq.symmetric, "scale": float(aq.scale), "zero": float(aq.zero)}
+    return out
+
+
+def export_quantized(model: nn.Module, stem: Path, extra_meta: dict[str, Any] | None = None) -> ExportedArtifact:
+    """Write the stored form of a fake-quant HF classifier; ``load_model(stem)`` rebuilds it."""
+    meta = {"builder": BUILDER, "hf_config": model.config.to_dict(), "act_quant": activation_meta(model)}
+    meta.update(extra_meta or {})
+    return write_artifact(stem, encode_model(model), meta)
+
+
+class _ActLinear(nn.Module):
+    """A plain Linear preceded by a fixed activation quantizer (the rebuilt W·A· layer)."""
+
+    def __init__(self, linear: nn.Linear, act: ActQuantizer):
+        super().__init__()
+        self.linear, self.act_quantizer = linear, act
+
+    def forward(self, x):
+        return self.linear(self.act_quantizer(x))
+
+
+@register_builder(BUILDER)
+def build_quantized_classifier(meta: dict[str, Any], state: dict[str, torch.Tensor]) -> nn.Module:
+    from nlpcompress.models.builders import build_hf_classifier
+
+    model = build_hf_classifier(meta, state)
+    for name, info in meta.get("act_quant", {}).items():
+        act = ActQuantizer(info["bits"], info["symmetric"], "minmax")
+        act.scale.fill_(info["scale"])
+        act.zero.fill_(info["zero"])
+        act.calibrated = True
+        set_submodule(model, name, _ActLinear(model.get_submodule(name), act))
+    return model
+
+
+__all__ = ["QuantLinear", "decode_packed_int", "encode_codes", "encode_model", "export_quantized"]

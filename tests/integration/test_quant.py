@@ -1,0 +1,122 @@
+"""Quantization end to end through the real CLI on tiny_bert + tiny data, MLflow under tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.integration
+
+
+def _model_stem(res, run) -> Path:
+    from mlflow.tracking import MlflowClient
+
+    folder = MlflowClient(res.tracking_uri).download_artifacts(run.info.run_id, "model")
+    return Path(folder) / "model"
+
+
+
+
+def test_ptq_int8_end_to_end(run_cli):
+    res = run_cli([*TINY, "method=ptq", "quant=int8"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = res.runs
+    m, tags = run.data.metrics, run.data.tags
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "ptq-int8-w8e8-tiny_bert-tiny"
+    # int8 codes for every Linear and embedding: about a quarter of fp32 (+ per-row scales)
+    assert 0.24 < m["size/ratio_vs_fp32"] < 0.30
+    assert 8.0 <= m["size/avg_bits"] < 8.8
+    assert m["quant/avg_linear_bits"] == 8.0
+    assert tags["materialized"] == "true" and tags["int8_kernel"] == "true"
+    assert "test/acc_drop_vs_fp32" in m and "stored_form/test/acc" in m
+
+    from nlpcompress.export.format import read_artifact
+
+    tensors, meta = read_artifact(_model_stem(res, run))
+    assert meta["builder"] == "hf_quantized_classifier"
+    word = tensors["bert.embeddings.word_embeddings.weight"]
+    assert word.encoding == "packed_int" and word.attrs["bits"] == 8
+    assert tensors["classifier.weight"].encoding == "dense"
+
+
+def test_qat_int4_end_to_end_round_trip(run_cli):
+    res = run_cli([*TINY, "method=qat", "quant=int4", "quant.group_size=32", "method.max_steps=4"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = res.runs
+    m, tags = run.data.metrics, run.data.tags
+    assert tags["materialized"] == "false"
+    assert 0.12 < m["size/ratio_vs_fp32"] < 0.16
+    assert m["time/qat_train_s"] > 0
+    stem = _model_stem(res, run)
+    from nlpcompress.export.format import load_model, read_artifact
+
+    tensors, _ = read_artifact(stem)
+    q = tensors["bert.encoder.layer.0.intermediate.dense.weight"]
+    assert q.attrs["bits"] == 4 and q.attrs["groups"] == [256, 4, 32]
+    # the stored form decodes to at most 2^4 levels per group
+    w = load_model(stem).bert.encoder.layer[0].intermediate.dense.weight.detach().reshape(256, 4, 32)
+    assert max(len(torch.unique(g)) for g in w.reshape(-1, 32)) <= 16
+
+
+def test_binary_qat_is_smallest(run_cli):
+    res = run_cli([*TINY, "method=qat", "quant=binary", "method.max_steps=2"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = res.runs
+    m = run.data.metrics
+    assert m["quant/avg_linear_bits"] == 1.0
+    assert m["size/ratio_vs_fp32"] < 0.15  # tiny_bert is embedding-heavy: 4-bit embeddings dominate
+    from nlpcompress.export.format import load_model
+
+    w = load_model(_model_stem(res, run)).bert.encoder.layer[1].output.dense.weight.detach()
+    assert all(len(torch.unique(row.abs())) == 1 for row in w)  # exactly +/- alpha per row
+
+
+def test_bits_sweep_sizes_shrink(run_cli):
+    res = run_cli([*TINY, "method=ptq", "quant.bits=2,4,8"], multirun=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = {r.data.params["quant.bits"]: r for r in res.runs if r.info.status == "FINISHED"}
+    assert set(runs) == {"2", "4", "8"}
+    sizes = [runs[b].data.metrics["size/encoder_bytes"] for b in ("2", "4", "8")]
+    assert sizes[0] < sizes[1] < sizes[2]
+    totals = [runs[b].data.metrics["size/bytes"] for b in ("2", "4", "8")]
+    assert totals[0] < totals[1] < totals[2]
+
+
+@pytest.mark.parametrize("override, key", [
+    ("quant.bits=9", "quant.bits"),
+    ("quant.group_size=48", "quant.group_size"),
+    ("quant.granularity=per_row", "quant.granularity"),
+    ("++quant.policy={nothing*:4}", "quant.policy"),  # ++: add keys to the empty dict
+    ("quant.act_bits=8 quant.calib_batches=0", "quant.calib_batches"),
+])
+def test_bad_quant_config_fails_before_work(run_cli, override, key):
+    extra = override.split()
+    if "group_size" in override:
+        extra.append("quant.granularity=per_group")
+    res = run_cli([*TINY, "method=qat", *extra])
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert key in res.stderr and "allowed" in res.stderr
+    assert not [r for r in res.runs if r.info.status == "FINISHED"]
+
+
+def test_mixed_precision_allocates_and_compares_training(run_cli):
+    res = run_cli([*TINY, "method=mixed_precision", "method.compare_steps=4", "method.probe_warmup=1",
+                   "quant.budget_bits=3", "quant.sensitivity_batches=1"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = res.runs
+    m = run.data.metrics
+    assert m["quant/allocated_avg_bits"] <= 3.0 and m["quant/avg_linear_bits"] == pytest.approx(m["quant/allocated_avg_bits"])
+    for key in ("train/throughput_samples_s", "train_fp32/throughput_samples_s", "train/peak_mem_mb",
+                "train_fp32/peak_mem_mb", "train/throughput_speedup_vs_fp32"):
+        assert key in m and m[key] > 0, key
+    assert run.data.tags["train_precision"] == "bf16-mixed"
+    from mlflow.tracking import MlflowClient
+
+    folder = MlflowClient(res.tracking_uri).download_artifacts(run.info.run_id, "bit_allocation.csv")
+    lines = Path(folder).read_text().splitlines()
+    assert lines[0].startswith("layer,params") and len(lines) == 1 + 2 * 6 + 1  # 2 layers x 6 Linear + pooler

@@ -1,0 +1,145 @@
+"""Fake-quant wrappers, policies and the packed stored form on a small BERT."""
+
+import pytest
+import torch
+from torch import nn
+from transformers import BertConfig, BertForSequenceClassification
+
+from nlpcompress.config.errors import ConfigError
+from nlpcompress.config.typed import build_section
+from nlpcompress.export.format import load_model, read_artifact
+from nlpcompress.quant.config import QuantConfig
+from nlpcompress.quant.modules import (
+    QuantEmbedding,
+    QuantLinear,
+    WeightQuantizer,
+    WeightSpec,
+    dequantized_copy,
+    finish_calibration,
+    quantized_modules,
+    start_calibration,
+)
+from nlpcompress.quant.policy import build_specs, check_against_model, quantize_model
+from nlpcompress.quant.storage import export_quantized
+
+
+def small_bert(seed=0):
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                     intermediate_size=64, max_position_embeddings=32, num_labels=2, attn_implementation="eager")
+    return BertForSequenceClassification(cfg).eval()
+
+
+def batch():
+    g = torch.Generator().manual_seed(1)
+    return {"input_ids": torch.randint(0, 64, (4, 12), generator=g), "attention_mask": torch.ones(4, 12, dtype=torch.long)}
+
+
+def test_policy_last_match_wins_and_skip():
+    model = small_bert()
+    cfg = QuantConfig(bits=4, embedding_bits=8, policy={"*attention*": 8, "*attention.output*": 2})
+    specs = build_specs(cfg, model)
+    assert "classifier" not in specs
+    assert specs["bert.encoder.layer.0.attention.self.query"].bits == 8
+    assert specs["bert.encoder.layer.0.attention.output.dense"].bits == 2
+    assert specs["bert.encoder.layer.1.intermediate.dense"].bits == 4
+    assert specs["bert.embeddings.word_embeddings"].bits == 8
+    assert build_specs(QuantConfig(policy={"*intermediate*": 1}, bits=4), model)["bert.encoder.layer.0.intermediate.dense"].form == "binary"
+
+
+def test_bad_policy_and_group_size_raise_config_error():
+    model = small_bert()
+    with pytest.raises(ConfigError, match="quant.policy"):
+        check_against_model(QuantConfig(policy={"*nonexistent*": 4}), model)
+    with pytest.raises(ConfigError, match="quant.group_size"):
+        check_against_model(QuantConfig(granularity="per_group", group_size=24), model)
+    check_against_model(QuantConfig(granularity="per_group", group_size=16), model)
+    with pytest.raises(ConfigError, match="quant.bits=9; allowed: an integer in 1..8"):
+        build_section(QuantConfig, {"bits": 9}, "quant")
+    with pytest.raises(ConfigError, match="quant.bits=1.*form=binary"):
+        build_section(QuantConfig, {"bits": 1, "form": "int"}, "quant")
+    with pytest.raises(ConfigError, match="quant.granularity"):
+        build_section(QuantConfig, {"granularity": "per_row"}, "quant")
+
+
+@pytest.mark.parametrize("cfg", [
+    QuantConfig(bits=8),
+    QuantConfig(bits=4, embedding_bits=4, granularity="per_group", group_size=16, symmetric=False),
+    QuantConfig(bits=3, embedding_bits=None, granularity="per_tensor"),
+    QuantConfig(form="binary", bits=1, embedding_bits=4),
+    QuantConfig(form="ternary", bits=2, embedding_bits=4),
+    QuantConfig(form="fixed_point", bits=8, embedding_bits=8),
+    QuantConfig(bits=4, lsq=True),
+    QuantConfig(bits=8, act_bits=8),
+], ids=["int8", "int4-group-asym", "int3-tensor", "binary", "ternary", "fixed", "lsq", "w8a8"])
+def test_export_round_trip_same_predictions(cfg, tmp_path):
+    model = quantize_model(small_bert(), cfg).eval()
+    if cfg.act_bits:
+        start_calibration(model)
+        with torch.no_grad():
+            model(**batch())
+        finish_calibration(model)
+    with torch.no_grad():
+        expected = model(**batch()).logits
+    art = export_quantized(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    with torch.no_grad():
+        got = loaded(**batch()).logits
+    assert torch.equal(got, expected)
+    tensors, _ = read_artifact(tmp_path / "m")
+    word = tensors["bert.embeddings.word_embeddings.weight"]
+    assert word.encoding == ("dense" if cfg.embedding_bits is None else "packed_int")
+    q = tensors["bert.encoder.layer.0.intermediate.dense.weight"]
+    assert q.encoding == "packed_int" and q.attrs["bits"] == cfg.bits
+    assert q.parts["codes"].numel() == 64 * 32 * cfg.bits // 8
+    assert q.parts["scale"].dtype == torch.float16
+    assert art.bytes > 0
+
+
+def test_stored_size_shrinks_with_bits(tmp_path):
+    sizes = []
+    for bits in (8, 4, 2):
+        model = quantize_model(small_bert(), QuantConfig(bits=bits, embedding_bits=bits))
+        sizes.append(export_quantized(model, tmp_path / f"b{bits}").bytes)
+    assert sizes[0] > sizes[1] > sizes[2]
+
+
+def test_binary_wrapper_forward_values_and_ste():
+    lin = nn.Linear(8, 3)
+    q = QuantLinear(lin, WeightSpec("binary", 1))
+    w_eval = q.eval().weight_quantizer(q.weight)
+    alpha = lin.weight.detach().abs().mean(1, keepdim=True)
+    # alpha = mean|W| per row, rounded to fp16 (the stored scale type)
+    assert torch.equal(w_eval.abs(), alpha.half().float().expand_as(w_eval))
+    torch.testing.assert_close(w_eval.abs(), alpha.expand_as(w_eval), rtol=1e-3, atol=0)
+    q.train()
+    out = q(torch.randn(2, 8))
+    out.sum().backward()
+    assert lin.weight.grad is not None and lin.weight.grad.abs().sum() > 0
+
+
+def test_lsq_scale_learns():
+    lin = nn.Linear(16, 4)
+    q = QuantLinear(lin, WeightSpec("int", 4, lsq=True)).train()
+    assert isinstance(q.weight_quantizer.scale, nn.Parameter) and q.weight_quantizer.scale.ndim == 1
+    q(torch.randn(3, 16)).pow(2).sum().backward()
+    assert q.weight_quantizer.scale.grad is not None and q.weight_quantizer.scale.grad.abs().sum() > 0
+
+
+def test_embedding_wrapper_and_dequantized_copy():
+    model = quantize_model(small_bert(), QuantConfig(bits=4, embedding_bits=4))
+    assert isinstance(model.bert.embeddings.word_embeddings, QuantEmbedding)
+    assert isinstance(model.classifier, nn.Linear) and not isinstance(model.classifier, QuantLinear)
+    with torch.no_grad():
+        expected = model(**batch()).logits
+        plain = dequantized_copy(model)
+        assert not quantized_modules(plain)
+        assert torch.equal(plain(**batch()).logits, expected)
+
+
+def test_levels_in_quantized_model():
+    model = quantize_model(small_bert(), QuantConfig(bits=2, embedding_bits=2, symmetric=False)).eval()
+    wq: WeightQuantizer = model.bert.encoder.layer[0].intermediate.dense.weight_quantizer
+    w = model.bert.encoder.layer[0].intermediate.dense.weight
+    rows = wq(w)
+    assert all(len(torch.unique(r)) <= 4 for r in rows)
