@@ -14,6 +14,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[1]
+# Tests never reach a hub: hub-only presets must fail fast and clearly, not retry for minutes.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 CONF = ROOT / "conf"
 TINY = ["model=tiny_bert", "data=tiny", "debug=fast"]
 

@@ -70,6 +70,12 @@ def build_classifier(cfg: ModelConfig, num_labels: int) -> nn.Module:
                               config=config, attn_implementation="eager")
 
 
+def load_config(cfg: ModelConfig, num_labels: int):
+    """The Hugging Face config of a packaged or hub model (ModelLoadError when unreachable)."""
+    return _from_hub_or_local(AutoConfig.from_pretrained, resolve_location(cfg.pretrained, cfg.source), cfg.name,
+                              num_labels=num_labels)
+
+
 def _is_package_spec(spec: str) -> bool:
     import importlib.util
 

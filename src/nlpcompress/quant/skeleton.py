@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModelForSequenceClassification, BertConfig
+from transformers import AutoModelForSequenceClassification, BertConfig
 
 from nlpcompress.config.schema import ModelConfig
-from nlpcompress.models.presets import resolve_location
+from nlpcompress.models.presets import load_config
 
 
 def model_skeleton(cfg: ModelConfig, num_labels: int = 2) -> nn.Module:
@@ -21,6 +21,6 @@ def model_skeleton(cfg: ModelConfig, num_labels: int = 2) -> nn.Module:
                             num_attention_heads=cfg.num_heads, intermediate_size=cfg.intermediate_size,
                             num_labels=num_labels)
     else:
-        config = AutoConfig.from_pretrained(resolve_location(cfg.pretrained, cfg.source), num_labels=num_labels)
+        config = load_config(cfg, num_labels)
     with torch.device("meta"):
         return AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
