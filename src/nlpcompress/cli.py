@@ -51,6 +51,21 @@ def _run_name(cfg) -> str:
 
 def run_task(dcfg: DictConfig) -> float:
     """Validate, track and execute one job; returns ``cfg.objective`` for sweepers."""
+    from nlpcompress.training.distributed import isolated_run
+
+    # DDP: Lightning's ddp launcher re-executes sys.argv for ranks > 0; in a sweep, make that
+    # this job alone, and undo the launcher's env/process group before the next job.
+    with isolated_run(_job_overrides() if _is_multirun() else None):
+        return _run_task(dcfg)
+
+
+def _job_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task)
+
+
+def _run_task(dcfg: DictConfig) -> float:
     from nlpcompress.config.run import build_run_config
     from nlpcompress.logging_setup import quiet_libraries
     from nlpcompress.tracking.run import RunTracker, cpu_model, git_commit, resolve_tracking_uri
@@ -100,7 +115,8 @@ def run_task(dcfg: DictConfig) -> float:
             sys.exit(2)
         raise
     tracker.finish("FINISHED")
-    _print_summary(outcome.metrics, tracker)
+    if tracker.active:  # DDP ranks > 0 have nothing to report
+        _print_summary(outcome.metrics, tracker)
     return objective_value(outcome.metrics, cfg)
 
 

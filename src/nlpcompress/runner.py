@@ -6,6 +6,7 @@ Every method is measured here, the same way, so that runs compare in one table.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -37,6 +38,7 @@ from nlpcompress.methods.registry import method_spec
 from nlpcompress.models.presets import load_tokenizer
 from nlpcompress.tracking.run import RunTracker
 from nlpcompress.training.baseline import Baseline, get_baseline
+from nlpcompress.training.distributed import is_global_zero, world_size
 from nlpcompress.training.trainer import make_trainer
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,9 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
     ctx = MethodContext(cfg, dm, baseline, trainer_factory, tracker, run_dir)
     with timer.stage("method"):
         result = spec.run(ctx)
+    if not is_global_zero():
+        # DDP ranks > 0 only take part in the method's training; rank 0 does all that follows.
+        return RunOutcome({}, result, baseline)
     result.model.eval()
 
     metrics: dict[str, float] = dict(result.metrics)
@@ -103,8 +108,11 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
     metrics["resources/peak_rss_mb"] = peak_rss_mb()
     metrics |= timer.metrics()
     tracker.log_metrics(metrics)
+    if "speed/load_avg_1m" in metrics:
+        busy = metrics["speed/load_avg_1m"] > (os.cpu_count() or 1)
+        result.tags.setdefault("speed_quality", f"noisy: load {metrics['speed/load_avg_1m']:.1f} on {os.cpu_count()} cores" if busy else "ok")
     tracker.set_tags({"materialized": str(result.materialized).lower(), "form": result.form,
-                      "deploy_backend": cfg.deploy.backend} | result.tags)
+                      "deploy_backend": cfg.deploy.backend, "world_size": world_size()} | result.tags)
     if cfg.logger.log_model:
         for path in artifact.files:
             tracker.log_artifact(path, "model")
@@ -144,8 +152,10 @@ def speed_vs_baseline(deployed: Deployable, baseline: Baseline, cfg: RunConfig) 
     candidates: dict[str, Deployable] = {"fp32_torch": TorchDeployable(baseline.model), "model": deployed}
     if isinstance(deployed, OnnxDeployable):
         candidates["fp32_onnxruntime"] = fp32_onnx(baseline, cfg)
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     res = compare(candidates, cfg.measure)
+    load = max(load_before, os.getloadavg()[0])
     same = res["fp32_onnxruntime"] if "fp32_onnxruntime" in res else res["fp32_torch"]
     model, ref = res["model"], res["fp32_torch"]
     return {
@@ -160,4 +170,7 @@ def speed_vs_baseline(deployed: Deployable, baseline: Baseline, cfg: RunConfig) 
         "speed/threads": float(cfg.measure.threads),
         "speed/seq_length": float(cfg.measure.seq_length),
         "time/speed_measure_s": time.perf_counter() - start,
+        # Other processes on the cores make torch's threads wait on each other: figures taken at a
+        # load above the core count are noisy (tag speed_quality says so).
+        "speed/load_avg_1m": load,
     }

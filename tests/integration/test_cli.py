@@ -9,8 +9,8 @@ from tests.conftest import TINY
 pytestmark = pytest.mark.integration
 
 
-def test_baseline_run_logs_metrics_tags_and_artifacts(run_cli):
-    res = run_cli([*TINY, "method=baseline"])
+def test_baseline_run_logs_metrics_tags_and_artifacts(run_cli, tmp_path):
+    res = run_cli([*TINY, "method=baseline"], cache_dir=tmp_path / "fresh-cache")  # so it fine-tunes
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = res.runs
     assert run.info.status == "FINISHED"

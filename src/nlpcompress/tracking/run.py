@@ -22,6 +22,8 @@ from lightning.pytorch.loggers import MLFlowLogger
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from nlpcompress.training.distributed import RUN_ID_ENV, is_global_zero
+
 MAX_PARAM_CHARS = 6000
 
 
@@ -83,6 +85,16 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _rank_zero_write(fn):
+    """DDP: only global rank 0 writes to the run; the other ranks' calls do nothing."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        return fn(self, *args, **kwargs) if self.active else None
+
+    return wrapper
+
+
 class _IntoRunLogger(MLFlowLogger):
     """Lightning's MLflow logger writing into an existing run, leaving its status to us."""
 
@@ -102,6 +114,8 @@ class RunTracker:
     def __init__(self, tracking_uri: str, experiment_name: str, artifact_root: str | None = None):
         self.tracking_uri, self.experiment_name = tracking_uri, experiment_name
         self.run_id: str | None = None
+        # DDP ranks > 0 (re-executed by Lightning, or started by SLURM/torchrun) track nothing.
+        self.active = is_global_zero()
         if tracking_uri.startswith("sqlite:///"):
             # Parallel jobs must not create the schema concurrently (alembic migrations race).
             db = Path(tracking_uri.removeprefix("sqlite:///"))
@@ -127,16 +141,22 @@ class RunTracker:
 
     @retry_locked
     def start(self, run_name: str, tags: Mapping[str, str]) -> str:
+        if not self.active:  # a DDP rank > 0 joins rank 0's run (read-only), if it knows it
+            self.run_id = os.environ.get(RUN_ID_ENV)
+            return self.run_id
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
         self.run_id = run.info.run_id
+        os.environ[RUN_ID_ENV] = self.run_id  # inherited by the ranks Lightning's ddp re-executes
         return self.run_id
 
+    @_rank_zero_write
     @retry_locked
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in flatten(params).items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[i : i + 100])
 
+    @_rank_zero_write
     @retry_locked
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         now = int(time.time() * 1000)
@@ -144,18 +164,22 @@ class RunTracker:
         for i in range(0, len(items), 500):
             self.client.log_batch(self.run_id, metrics=items[i : i + 500])
 
+    @_rank_zero_write
     @retry_locked
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
+    @_rank_zero_write
     @retry_locked
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    @_rank_zero_write
     @retry_locked
     def log_text(self, text: str, file_name: str) -> None:
         self.client.log_text(self.run_id, text, file_name)
 
+    @_rank_zero_write
     @retry_locked
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status)

@@ -9,6 +9,7 @@ parallel sweep jobs wait for one fine-tune instead of each running their own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -29,6 +30,7 @@ from nlpcompress.export.dense import export_dense
 from nlpcompress.export.format import load_model
 from nlpcompress.measure.accuracy import evaluate_splits
 from nlpcompress.models.presets import build_classifier
+from nlpcompress.training.distributed import barrier, is_global_zero
 from nlpcompress.training.module import ClassifierModule
 
 log = __import__("logging").getLogger(__name__)
@@ -109,12 +111,15 @@ def get_baseline(cfg: RunConfig, datamodule: TextClassificationDataModule,
     key = baseline_key(cfg, datamodule, model_cfg)
     folder = Path(cfg.paths.cache_dir) / "baselines" / key
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + ".lock"):
+    # DDP ranks > 0 take no lock: rank 0 holds it while they train with it. They decide like
+    # rank 0 did (an entry that existed before the fit is read; else they join the fit).
+    rank_zero = is_global_zero()
+    with FileLock(str(folder) + ".lock") if rank_zero else contextlib.nullcontext():
         meta = _valid_entry(folder)
         if meta is not None:
             model = load_model(folder / "model")
             return Baseline(model, meta["metrics"], folder, key, True, meta.get("train_seconds", 0.0))
-        if folder.exists():
+        if folder.exists() and rank_zero:
             shutil.rmtree(folder)
         return _train(cfg, datamodule, make_trainer, folder, key, model_cfg or cfg.model)
 
@@ -128,6 +133,12 @@ def _train(cfg, datamodule, make_trainer, folder: Path, key: str, model_cfg) -> 
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     seconds = time.perf_counter() - start
+    if not is_global_zero():  # DDP: rank 0 evaluates and writes the entry; read it once written
+        barrier()
+        meta = _valid_entry(folder)
+        if meta is None:
+            raise RuntimeError(f"rank 0 did not write the baseline cache entry {folder}")
+        return Baseline(load_model(folder / "model"), meta["metrics"], folder, key, False, seconds)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
@@ -140,4 +151,5 @@ def _train(cfg, datamodule, make_trainer, folder: Path, key: str, model_cfg) -> 
     (scratch / "baseline.json").write_text(json.dumps(meta, indent=2))
     shutil.rmtree(scratch / "checkpoints", ignore_errors=True)
     scratch.rename(folder)
+    barrier()  # DDP: the other ranks may read the entry now
     return Baseline(model, metrics, folder, key, False, seconds)
