@@ -36,9 +36,18 @@ def resolve_location(spec: str, source: str) -> str:
 
 
 def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
+    """The model's tokenizer; ``model.tokenizer`` may name another package folder, folder or hub id."""
     spec = cfg.tokenizer or cfg.pretrained
-    source = "package" if cfg.source in ("package", "random") and spec and "/" in spec and not Path(spec).exists() and _is_package_spec(spec) else cfg.source
-    return _from_hub_or_local(AutoTokenizer.from_pretrained, resolve_location(spec, source), cfg.name)
+    return _from_hub_or_local(AutoTokenizer.from_pretrained, resolve_location(spec, _tokenizer_source(spec, cfg)), cfg.name)
+
+
+def _tokenizer_source(spec: str, cfg: ModelConfig) -> str:
+    """A ``random`` model borrows a tokenizer: from a package folder if ``spec`` names one."""
+    if cfg.source != "random":
+        return cfg.source
+    if not Path(spec).exists() and "/" in spec and _is_package_spec(spec):
+        return "package"
+    return "hub"
 
 
 def build_classifier(cfg: ModelConfig, num_labels: int) -> nn.Module:
