@@ -1,0 +1,70 @@
+"""Sparsity schedules: one-shot and the cubic schedule of Zhu & Gupta (2017)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def cubic_sparsity(
+    step: int, initial: float, final: float, start_step: int, num_prunes: int, frequency: int
+) -> float:
+    """Zhu & Gupta (2017), "To prune, or not to prune", eq. 1.
+
+    ``s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt))^3`` for
+    ``t0 <= t <= t0 + n * dt``; ``s_i`` before ``t0`` and ``s_f`` after. The sparsity
+    rises fast at first and flattens near the end, when fewer weights are left to remove.
+
+    Args:
+        step: the training step ``t``.
+        initial: ``s_i``, the sparsity at ``t0``.
+        final: ``s_f``, the target sparsity.
+        start_step: ``t0``.
+        num_prunes: ``n``, the number of pruning steps.
+        frequency: ``dt``, steps between two pruning steps.
+    """
+    span = num_prunes * frequency
+    if step <= start_step or span <= 0:
+        return initial if step <= start_step and span > 0 else final
+    progress = min(1.0, (step - start_step) / span)
+    return final + (initial - final) * (1.0 - progress) ** 3
+
+
+@dataclass(frozen=True)
+class SparsitySchedule:
+    """When to prune and to which sparsity.
+
+    ``one_shot``: the final sparsity at ``start_step`` (one prune). ``cubic``: pruning at
+    ``t0, t0 + dt, ...`` below ``end_step`` and at ``end_step`` itself, following
+    :func:`cubic_sparsity` with ``n * dt = end_step - start_step`` (so the final sparsity
+    is reached exactly at ``end_step``).
+    """
+
+    kind: str
+    final: float
+    start_step: int = 0
+    end_step: int = 0
+    frequency: int = 1
+    initial: float = 0.0
+
+    def is_prune_step(self, step: int) -> bool:
+        """Whether the masks are recomputed before training step ``step``."""
+        if self.kind == "one_shot" or self.end_step <= self.start_step:
+            return step == self.start_step
+        on_grid = (
+            self.start_step <= step < self.end_step
+            and (step - self.start_step) % self.frequency == 0
+        )
+        return on_grid or step == self.end_step
+
+    def sparsity_at(self, step: int) -> float:
+        """Target sparsity at ``step`` (the value the masks get on a prune step)."""
+        if self.kind == "one_shot" or self.end_step <= self.start_step:
+            return self.final if step >= self.start_step else self.initial
+        return cubic_sparsity(
+            step, self.initial, self.final, self.start_step, 1, self.end_step - self.start_step
+        )
+
+    def prune_steps(self) -> list[int]:
+        """Every step at which the masks change."""
+        last = max(self.start_step, self.end_step)
+        return [t for t in range(self.start_step, last + 1) if self.is_prune_step(t)]
