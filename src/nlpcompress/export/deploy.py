@@ -79,22 +79,27 @@ def export_onnx(model: nn.Module, path: Path, opset: int = 17, fuse: bool = True
         torch.onnx.export(wrapper, example, str(raw), input_names=list(ONNX_INPUTS), output_names=["logits"],
                           dynamic_axes=axes, opset_version=opset, dynamo=False)
     config = getattr(model, "config", None)
-    if fuse and config is not None and getattr(config, "model_type", "") in ("bert", "roberta", "distilbert"):
+    if fuse and getattr(config, "model_type", "") in ("bert", "roberta", "distilbert"):
         from onnxruntime.transformers.optimizer import optimize_model
 
-        heads = _uniform_heads(model, config)
-        optimized = optimize_model(str(raw), model_type="bert", num_heads=heads, hidden_size=config.hidden_size)
-        optimized.save_model_to_file(str(path))
+        heads, width = _fusion_shape(model) or (0, 0)  # 0: layer norm/GELU fusions only
+        optimize_model(str(raw), model_type="bert", num_heads=heads, hidden_size=width).save_model_to_file(str(path))
         raw.unlink()
     else:
         raw.rename(path)
     return path
 
 
-def _uniform_heads(model: nn.Module, config) -> int:
-    """Head count for the fusion; 0 lets ORT infer it (layers pruned to different counts)."""
-    counts = {m.num_attention_heads for m in model.modules() if hasattr(m, "num_attention_heads") and hasattr(m, "query")}
-    return counts.pop() if len(counts) == 1 else 0
+def _fusion_shape(model: nn.Module) -> tuple[int, int] | None:
+    """``(heads, attention width)`` for ORT's attention fusion, or None to leave it unfused.
+
+    The width is ``kept heads * head size``: after structured pruning it is smaller than the
+    hidden size, and ORT silently skips the fusion when told the hidden size instead. Layers
+    pruned to different head counts cannot share one fusion setting and stay unfused.
+    """
+    shapes = {(m.num_attention_heads, m.num_attention_heads * m.attention_head_size)
+              for m in model.modules() if hasattr(m, "attention_head_size") and hasattr(m, "query")}
+    return shapes.pop() if len(shapes) == 1 else None
 
 
 def ort_predictor(path: Path, threads: int):

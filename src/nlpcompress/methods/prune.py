@@ -22,7 +22,7 @@ from torch import nn
 from nlpcompress.config.errors import ConfigError
 from nlpcompress.config.run import RunConfig
 from nlpcompress.data.datamodule import model_inputs
-from nlpcompress.export.deploy import Deployable, OnnxDeployable, TorchDeployable, export_onnx
+from nlpcompress.export.deploy import Deployable, default_deploy
 from nlpcompress.methods.base import CompressedModel, MethodContext, logits_of
 from nlpcompress.methods.registry import register_method
 from nlpcompress.prune.bert import encoder_layers, prunable_linears
@@ -50,29 +50,28 @@ def _model_shape(cfg: RunConfig) -> tuple[int, int, int]:
     """``(num_heads, hidden_size, intermediate_size)`` of the configured model, without loading weights."""
     if cfg.model.source == "random":
         return cfg.model.num_heads, cfg.model.hidden_size, cfg.model.intermediate_size
-    from transformers import AutoConfig
 
-    from nlpcompress.models.presets import resolve_location
+    from nlpcompress.models.presets import load_config
 
-    hf = AutoConfig.from_pretrained(resolve_location(cfg.model.pretrained, cfg.model.source))
+    hf = load_config(cfg.model, 2)
     return hf.num_attention_heads, hf.hidden_size, hf.intermediate_size
 
 
 def validate(cfg: RunConfig) -> None:
     """Cross-section checks, before any work."""
     p: PruneConfig = cfg.section("prune")
-    max_steps = cfg.trainer.max_steps
+    max_steps = p.max_steps if p.max_steps > 0 else cfg.trainer.max_steps
     if p.end_step is not None and max_steps > 0 and p.end_step >= max_steps:
         raise ConfigError(
             "prune.end_step",
             p.end_step,
-            f"a step before the end of training (trainer.max_steps={max_steps})",
+            f"a step before the end of training ({max_steps} steps)",
         )
     if p.start_step > 0 and max_steps > 0 and p.start_step >= max_steps:
         raise ConfigError(
             "prune.start_step",
             p.start_step,
-            f"a step before the end of training (trainer.max_steps={max_steps})",
+            f"a step before the end of training ({max_steps} steps)",
         )
     if p.kind == "structured":
         heads, hidden, ffn = _model_shape(cfg)
@@ -96,10 +95,17 @@ def validate(cfg: RunConfig) -> None:
             )
 
 
+def step_limit(ctx: MethodContext) -> int:
+    """``prune.max_steps`` when set, else ``trainer.max_steps`` (-1: no limit)."""
+    p = ctx.cfg.section("prune")
+    return p.max_steps if p.max_steps > 0 else ctx.cfg.trainer.max_steps
+
+
 def training_steps(ctx: MethodContext, epochs: int) -> int:
-    """Optimizer steps of the fine-tune: ``epochs * batches`` capped by ``trainer.max_steps``."""
+    """Optimizer steps of the fine-tune: ``epochs * batches`` capped by the step limit."""
     steps = epochs * len(ctx.datamodule.train_dataloader())
-    return min(steps, ctx.cfg.trainer.max_steps) if ctx.cfg.trainer.max_steps > 0 else steps
+    limit = step_limit(ctx)
+    return min(steps, limit) if limit > 0 else steps
 
 
 def make_schedule(p: PruneConfig, total_steps: int) -> SparsitySchedule:
@@ -122,7 +128,7 @@ def make_schedule(p: PruneConfig, total_steps: int) -> SparsitySchedule:
 
 
 def _fit(ctx: MethodContext, module: ClassifierModule, epochs: int) -> None:
-    trainer = ctx.make_trainer(max_epochs=epochs, checkpoint=False)
+    trainer = ctx.make_trainer(max_epochs=epochs, max_steps=step_limit(ctx), checkpoint=False)
     trainer.fit(module, datamodule=ctx.datamodule)
 
 
@@ -252,28 +258,9 @@ def run_structured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dict[
 
 
 def deploy_structured(model: nn.Module, backend: str, workdir: Path, opset: int = 17) -> Deployable:
-    """Torch: the smaller model itself. ONNX Runtime: fused ONNX export where ORT's attention
-    fusion is told the *pruned* attention width (``kept heads * head size``); with
-    ``hidden_size`` it would silently skip the fusion (checked: 2/4 heads fuse only with
-    width 64 on a hidden-128 model). Layers with different head counts stay unfused."""
-    if backend == "torch":
-        return TorchDeployable(model)
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    path = Path(workdir) / "model.onnx"
-    raw = export_onnx(model, path.with_suffix(".unfused.onnx"), opset=opset, fuse=False)
-    layers = encoder_layers(model)
-    heads = {layer.attention.self.num_attention_heads for layer in layers}
-    if len(heads) == 1:
-        (count,) = heads
-        width = count * layers[0].attention.self.attention_head_size
-        optimize_model(
-            str(raw), model_type="bert", num_heads=count, hidden_size=width
-        ).save_model_to_file(str(path))
-        raw.unlink()
-    else:
-        raw.rename(path)
-    return OnnxDeployable(path)
+    """The smaller model itself on torch; on ONNX Runtime its fused export, where the
+    attention fusion is told the pruned width (see ``export.deploy._fusion_shape``)."""
+    return default_deploy(model, backend, workdir, opset)
 
 
 @register_method("prune", sections=("prune",), validate=validate)

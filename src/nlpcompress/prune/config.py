@@ -36,7 +36,8 @@ class PruneConfig:
         importance_batches: training batches for the Taylor gradients.
         include_embeddings: prune the word embeddings too (unstructured kinds).
         finetune: fine-tune during / after pruning (false: one-shot, no training).
-        epochs: fine-tuning epochs; null uses ``trainer.max_epochs`` (``trainer.max_steps`` caps).
+        epochs: fine-tuning epochs; null uses ``trainer.max_epochs``.
+        max_steps: step limit of the fine-tune; -1 uses ``trainer.max_steps``.
         rewind: lottery-ticket rewind: after pruning, reset the surviving weights to their
             values at the start (the fine-tuned baseline) and fine-tune again with the final mask.
         movement_mode: ``hard`` (TopK of the scores at the scheduled sparsity) or ``soft``
@@ -66,6 +67,7 @@ class PruneConfig:
     include_embeddings: bool = False
     finetune: bool = True
     epochs: int | None = None
+    max_steps: int = -1
     rewind: bool = False
     movement_mode: Literal["hard", "soft"] = "hard"
     movement_threshold: float = 0.5
@@ -74,6 +76,7 @@ class PruneConfig:
     int8: bool = False
 
     def __post_init__(self):
+        check(self.max_steps == -1 or self.max_steps > 0, "max_steps", self.max_steps, "-1 (the trainer's) or an integer > 0")
         check(0.0 <= self.sparsity < 1.0, "sparsity", self.sparsity, "a fraction in [0, 1)")
         check(
             0.0 <= self.initial_sparsity <= self.sparsity,
