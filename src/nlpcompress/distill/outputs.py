@@ -1,0 +1,58 @@
+"""Run a model and collect what the objective needs as :class:`Outputs`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+
+from nlpcompress.distill.attention import attention_scores
+from nlpcompress.distill.objective import Outputs
+from nlpcompress.methods.base import logits_of
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def model_inputs(batch: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """The batch keys ``model`` accepts (DistilBERT-like models take no ``token_type_ids``)."""
+    keys = [k for k in MODEL_INPUTS if k in batch]
+    config = getattr(model, "config", None)
+    if "token_type_ids" in keys and config is not None and getattr(config, "type_vocab_size", 0) in (0, None):
+        keys.remove("token_type_ids")
+    if config is not None and getattr(config, "model_type", "") == "distilbert" and "token_type_ids" in keys:
+        keys.remove("token_type_ids")
+    return {k: batch[k] for k in keys}
+
+
+def run_model(model: nn.Module, batch: Mapping[str, torch.Tensor], *, hidden: bool = False,
+              embeddings: bool = False, attentions: bool = False,
+              layers: Iterable[int] | None = None) -> Outputs:
+    """Forward ``model`` and keep logits plus the requested intermediate tensors.
+
+    Args:
+        model: a Hugging Face classifier (eager attention) or any module returning logits.
+        batch: a data-module batch.
+        hidden: keep transformer-layer outputs (``hidden_states[i + 1]`` for layer ``i``).
+        embeddings: keep the embedding output (``hidden_states[0]``).
+        attentions: keep pre-softmax attention scores per layer.
+        layers: which layer indices to keep (all when None).
+    """
+    inputs = model_inputs(batch, model)
+    if not (hidden or embeddings or attentions):
+        return Outputs(logits=logits_of(model(**inputs)))
+    kwargs = dict(output_hidden_states=hidden or embeddings, output_attentions=attentions)
+    if attentions:
+        with attention_scores(model):
+            out = model(**inputs, **kwargs)
+    else:
+        out = model(**inputs, **kwargs)
+    keep = set(layers) if layers is not None else None
+    result = Outputs(logits=out.logits)
+    if hidden:
+        result.hidden = {i: h for i, h in enumerate(out.hidden_states[1:]) if keep is None or i in keep}
+    if embeddings:
+        result.embeddings = out.hidden_states[0]
+    if attentions:
+        result.attentions = {i: a for i, a in enumerate(out.attentions) if keep is None or i in keep}
+    return result

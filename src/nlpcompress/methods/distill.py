@@ -1,0 +1,212 @@
+"""``method=distill``: train a student (``pair``) to copy the run's fine-tuned model (``distill``).
+
+The run's ``model`` is the teacher: its cached fine-tuned baseline. The student is trained
+with :class:`~nlpcompress.distill.objective.DistillObjective` for the trainer's (or the
+method's) steps, then evaluated, exported and timed by the runner against the teacher.
+``distill.alpha=0`` with no intermediate terms is the same student fine-tuned without KD.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from nlpcompress.config.errors import ConfigError
+from nlpcompress.distill.builders import export_bilstm
+from nlpcompress.distill.cache import (
+    TeacherCache,
+    cache_key,
+    compute_teacher_cache,
+    hidden_bytes,
+    load_or_compute,
+)
+from nlpcompress.distill.config import (
+    DistillConfig,
+    DistillMethodConfig,
+    PairConfig,
+    StudentConfig,
+    validate_distill,
+)
+from nlpcompress.distill.layer_map import resolve_layer_map
+from nlpcompress.distill.module import DistillationModule
+from nlpcompress.distill.objective import DistillObjective
+from nlpcompress.distill.students import (
+    BiLSTMClassifier,
+    bert_student,
+    bilstm_student,
+    hidden_width,
+    layer_dropped_student,
+    num_layers,
+)
+from nlpcompress.methods.base import CompressedModel, MethodContext
+from nlpcompress.methods.registry import register_method
+
+log = logging.getLogger(__name__)
+
+
+def load_teacher(ctx: MethodContext, pair: PairConfig) -> tuple[nn.Module, str, float]:
+    """``(teacher, cache id, test accuracy)``: the baseline, or ``pair.teacher_checkpoint``."""
+    if pair.teacher_checkpoint:
+        from nlpcompress.data.readers import sha256_of
+        from nlpcompress.export.format import load_model
+        from nlpcompress.measure.accuracy import evaluate_splits
+
+        stem = Path(pair.teacher_checkpoint)
+        if not stem.with_suffix(".json").is_file():
+            raise ConfigError("pair.teacher_checkpoint", pair.teacher_checkpoint, "the stem of a stored model (.json + .safetensors)")
+        teacher = load_model(stem)
+        check_teacher_labels(teacher, ctx.datamodule.num_labels)
+        acc = evaluate_splits(teacher, ctx.datamodule, ("test",))["test/acc"]
+        return teacher, "ckpt-" + sha256_of(stem.with_suffix(".safetensors")), acc
+    return ctx.baseline.model, ctx.baseline.key, ctx.baseline.metrics["test/acc"]
+
+
+def check_teacher_labels(teacher: nn.Module, num_labels: int) -> None:
+    """ConfigError unless the teacher was fine-tuned on as many labels as the task has."""
+    got = getattr(getattr(teacher, "config", None), "num_labels", None)
+    if got is not None and got != num_labels:
+        raise ConfigError("pair.teacher", got, f"a teacher fine-tuned on this task's {num_labels} labels "
+                                               f"(it predicts {got})")
+
+
+def build_student(student: StudentConfig, teacher: nn.Module, num_labels: int, vocab_size: int,
+                  pad_id: int) -> nn.Module:
+    """The student described by ``student`` (see :class:`StudentConfig`)."""
+    if student.kind == "bilstm":
+        return bilstm_student(teacher, vocab_size, num_labels, embedding_dim=student.embedding_dim,
+                              hidden_size=student.hidden_size, num_layers=student.num_layers,
+                              mlp_hidden=student.mlp_hidden, dropout=student.dropout, padding_idx=pad_id,
+                              embedding_init=student.embedding_init)
+    if student.init == "teacher_layers":
+        return layer_dropped_student(teacher, student.layers)
+    return bert_student(student.model, num_labels)
+
+
+def layer_map_for(distill: DistillConfig, pair: PairConfig, student: nn.Module, teacher: nn.Module) -> list[int]:
+    """The layer map, checked against the built models' depths (ConfigError otherwise)."""
+    if not distill.weights.intermediate:
+        return []
+    try:
+        return resolve_layer_map(distill.layer_map, num_layers(student), num_layers(teacher), pair.layer_map)
+    except ValueError as err:
+        raise ConfigError("pair.layer_map" if pair.layer_map is not None else "distill.layer_map",
+                          pair.layer_map or distill.layer_map, str(err)) from None
+
+
+def teacher_cache(ctx: MethodContext, distill: DistillConfig, teacher: nn.Module, teacher_id: str,
+                  layer_map: list[int]) -> tuple[TeacherCache | None, str]:
+    """The teacher-output cache for the training split, or None, and why."""
+    w = distill.weights
+    if not distill.cache_teacher or not w.needs_teacher:
+        return None, "off"
+    if w.attention_weight > 0:
+        return None, "off: attention losses need a teacher pass each step"
+    dm = ctx.datamodule
+    train = dm.splits["train"]
+    if (w.hidden_weight > 0 or w.embedding_weight > 0) and not distill.cache_hidden:
+        return None, "off: cache_hidden=false and hidden losses need a teacher pass each step"
+    layers = layer_map if w.hidden_weight > 0 else []
+    embeddings = w.embedding_weight > 0
+    if layers or embeddings:
+        tokens = int(sum(len(ids) for ids in train["input_ids"]))
+        need = hidden_bytes(tokens, hidden_width(teacher), len(layers) + int(embeddings))
+        if need > distill.cache_max_mb * 2**20:
+            log.warning("teacher hidden states need %.0f MB > distill.cache_max_mb=%d: no cache, the teacher "
+                        "runs every step", need / 2**20, distill.cache_max_mb)
+            return None, f"off: hidden states need {need / 2**20:.0f} MB > cache_max_mb"
+    key = cache_key(teacher_id, dm.data_fingerprint(), layers, embeddings)
+    path = Path(ctx.cfg.paths.cache_dir) / "teacher_outputs" / f"{key}.pt"
+    loader = DataLoader(train.with_format("torch"), batch_size=dm.cfg.eval_batch_size, shuffle=False,
+                        collate_fn=dm.collate)
+    cache = load_or_compute(path, lambda: compute_teacher_cache(teacher, loader, len(train), layers, embeddings))
+    what = "logits" + (f"+hidden{layers}" if layers else "") + ("+embeddings" if embeddings else "")
+    return cache, what
+
+
+@register_method("distill", config_cls=DistillMethodConfig, sections=("distill", "pair"), validate=validate_distill)
+def run_distill(ctx: MethodContext) -> CompressedModel:
+    """Distil the run's fine-tuned model into the ``pair`` student; see the module docstring."""
+    cfg = ctx.cfg
+    distill: DistillConfig = cfg.section("distill")
+    pair: PairConfig = cfg.section("pair")
+    method: DistillMethodConfig = cfg.method
+    dm = ctx.datamodule
+    teacher, teacher_id, teacher_acc = load_teacher(ctx, pair)
+    check_teacher_labels(teacher, dm.num_labels)
+    teacher.eval()
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    tok = dm.tokenizer
+    # The teacher's embedding table covers every id the tokenizer can produce.
+    get_emb = getattr(teacher, "get_input_embeddings", None)
+    vocab = get_emb().num_embeddings if callable(get_emb) else len(tok)
+    student = build_student(pair.student, teacher, dm.num_labels, vocab, tok.pad_token_id or 0).train()
+    layer_map = layer_map_for(distill, pair, student, teacher)
+    objective = DistillObjective(distill.weights, layer_map, hidden_width(student), hidden_width(teacher))
+
+    cache, cache_what = teacher_cache(ctx, distill, teacher, teacher_id, layer_map)
+    needs_teacher = distill.weights.needs_teacher
+    trainer_cfg = replace(cfg.trainer, learning_rate=method.learning_rate or cfg.trainer.learning_rate)
+    module = DistillationModule(student, teacher if needs_teacher else None, objective, trainer_cfg,
+                                dm.num_labels, cache)
+    overrides = {}
+    if method.max_epochs is not None:
+        overrides["max_epochs"] = method.max_epochs
+    if method.max_steps is not None:
+        overrides["max_steps"] = method.max_steps
+    trainer = ctx.make_trainer(default_root_dir=str(ctx.run_dir / "distill"), **overrides)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm)
+    train_s = time.perf_counter() - start
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best:
+        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+    student = module.model.eval()
+
+    steps = max(1, int(trainer.global_step))
+    s_params = sum(p.numel() for p in student.parameters())
+    t_params = sum(p.numel() for p in teacher.parameters())
+    metrics = {
+        "time/distill_train_s": train_s,
+        "time/distill_train_s_per_step": train_s / steps,
+        "time/teacher_cache_s": cache.build_seconds if cache is not None else 0.0,
+        "distill/steps": float(steps),
+        "distill/teacher_cache_used": float(cache is not None),
+        "distill/teacher_cache_from_disk": float(cache is not None and cache.from_disk),
+        "distill/teacher_forward_calls": float(sum(module.teacher_calls)),
+        "distill/teacher_forward_calls_last_epoch": float(module.teacher_calls[-1] if module.teacher_calls else 0),
+        "distill/student_params": float(s_params),
+        "distill/teacher_params": float(t_params),
+        "distill/param_ratio": s_params / t_params,
+        "teacher/test_acc": teacher_acc,
+    }
+    baseline_is_teacher = not pair.teacher_checkpoint
+
+    def derived(measured: dict[str, float]) -> dict[str, float]:
+        out = {}
+        if "test/acc" in measured and teacher_acc > 0:
+            out["test/acc_retention_vs_teacher"] = measured["test/acc"] / teacher_acc
+        if baseline_is_teacher and "speed/speedup_vs_fp32" in measured:
+            # The runner times the fp32 baseline side by side, and the baseline is the teacher.
+            out["speed/speedup_vs_teacher"] = measured["speed/speedup_vs_fp32"]
+        return out
+
+    kind = "BiLSTM" if isinstance(student, BiLSTMClassifier) else f"{num_layers(student)}-layer h{hidden_width(student)}"
+    return CompressedModel(
+        model=student,
+        form=f"distilled student {pair.student.name} ({kind}, fp32)",
+        materialized=True,
+        export=(lambda stem: export_bilstm(student, stem)) if isinstance(student, BiLSTMClassifier) else None,
+        tags={"teacher": pair.teacher, "student": pair.student.name, "pair": pair.name, "distill": distill.name,
+              "distill.alpha": str(distill.alpha), "distill.temperature": str(distill.temperature),
+              "distill.layer_map": ",".join(map(str, layer_map)) or "none", "distill.teacher_cache": cache_what},
+        metrics=metrics,
+        derived_metrics=derived,
+    )

@@ -1,0 +1,89 @@
+"""Distillation end to end through the real CLI on tiny models, MLflow under tmp_path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from nlpcompress.export.format import load_model
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.integration
+# Two epochs of the tiny data (194 examples, batch 16 -> 13 steps an epoch).
+TWO_EPOCHS = ["method.max_epochs=2", "method.max_steps=26"]
+
+
+def _finished(res):
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = res.runs[0]
+    assert run.info.status == "FINISHED"
+    return run
+
+
+def _load_artifact(res, run, tmp_path):
+    folder = MlflowClient(res.tracking_uri).download_artifacts(run.info.run_id, "model", str(tmp_path / "dl"))
+    return load_model(f"{folder}/model")
+
+
+def test_logit_kd_end_to_end_with_teacher_cache(run_cli, tmp_path):
+    res = run_cli([*TINY, "method=distill", "pair=tiny_bert_to_1layer", *TWO_EPOCHS])
+    run = _finished(res)
+    m, tags = run.data.metrics, run.data.tags
+    assert m["distill/steps"] == 26
+    # teacher outputs come from the cache: no teacher pass in either epoch
+    assert m["distill/teacher_cache_used"] == 1
+    assert m["distill/teacher_forward_calls"] == 0 and m["distill/teacher_forward_calls_last_epoch"] == 0
+    assert m["test/acc_retention_vs_teacher"] == pytest.approx(m["test/acc"] / m["fp32/test/acc"])
+    assert m["speed/speedup_vs_teacher"] == pytest.approx(m["speed/speedup_vs_fp32"])
+    assert m["distill/param_ratio"] < 1 and "train/loss_kd" in m and "time/distill_train_s" in m
+    assert tags["teacher"] == "tiny_bert" and tags["student"] == "tiny_1layer" and tags["pair"] == "tiny_bert_to_1layer"
+    assert tags["distill.teacher_cache"] == "logits"
+    student = _load_artifact(res, run, tmp_path)
+    assert student.config.num_hidden_layers == 1
+    assert m["size/params"] == sum(p.numel() for p in student.parameters())
+
+    no_cache = _finished(run_cli([*TINY, "method=distill", "pair=tiny_bert_to_1layer", *TWO_EPOCHS,
+                                  "distill.cache_teacher=false"]))
+    nm = no_cache.data.metrics
+    assert nm["distill/teacher_cache_used"] == 0
+    assert nm["distill/teacher_forward_calls"] == 26 and nm["distill/teacher_forward_calls_last_epoch"] == 13
+
+
+def test_intermediate_distillation_into_a_narrower_student(run_cli):
+    run = _finished(run_cli([*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=intermediate"]))
+    m = run.data.metrics
+    for part in ("kd", "hidden", "attention", "embedding"):
+        assert f"train/loss_{part}" in m, part
+    # attention maps are not cached: the teacher runs every step
+    assert m["distill/teacher_forward_calls"] == m["distill/steps"] > 0
+    assert run.data.tags["distill.layer_map"] == "1"
+
+
+def test_hidden_states_come_from_the_cache(run_cli):
+    run = _finished(run_cli([*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=hidden"]))
+    m = run.data.metrics
+    assert "train/loss_hidden" in m and "train/loss_embedding" in m
+    assert m["distill/teacher_forward_calls"] == 0
+    assert run.data.tags["distill.teacher_cache"] == "logits+hidden[1]+embeddings"
+
+
+def test_bilstm_student_no_kd_control_and_stored_format(run_cli, tmp_path):
+    res = run_cli([*TINY, "method=distill", "pair=minilm6_to_bilstm", "model=tiny_bert", "pair.teacher=tiny_bert",
+                   "pair.student.embedding_dim=128", "pair.student.hidden_size=32", "pair.student.mlp_hidden=32",
+                   "method.learning_rate=1e-3", "distill.alpha=0"])
+    run = _finished(res)
+    m = run.data.metrics
+    # alpha = 0 and no intermediate term: plain fine-tuning, the teacher is never needed
+    assert m["distill/teacher_cache_used"] == 0 and m["distill/teacher_forward_calls"] == 0
+    student = _load_artifact(res, run, tmp_path)
+    assert type(student).__name__ == "BiLSTMClassifier"
+    ids = torch.randint(1, 100, (2, 9))
+    assert student(ids, torch.ones_like(ids)).shape == (2, 2)
+
+
+def test_bad_layer_map_fails_before_any_work(run_cli):
+    res = run_cli([*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=intermediate", "pair.layer_map=[5]"])
+    assert res.returncode == 2
+    assert "pair.layer_map=[5]" in res.stderr and "allowed" in res.stderr
+    assert not [r for r in res.runs if r.info.status == "FINISHED"]
