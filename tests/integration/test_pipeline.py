@@ -22,7 +22,8 @@ def test_prune_then_qat_pipeline_keeps_sparsity_and_bits(run_cli, tmp_path):
     assert "stage1_prune/test/acc" in m and "stage2_qat/test/acc" in m
     assert m["stage1_prune/sparsity/actual"] == pytest.approx(0.5, abs=0.005)
     local = MlflowClient(res.tracking_uri).download_artifacts(run.info.run_id, "layers.csv", str(tmp_path))
-    rows = {r["name"]: r for r in csv.DictReader(open(local))}
+    with open(local) as fh:
+        rows = {r["name"]: r for r in csv.DictReader(fh)}
     ffn = rows["bert.encoder.layer.0.intermediate.dense.weight"]
     assert float(ffn["sparsity"]) == pytest.approx(0.5, abs=0.02)  # zeros survived QAT
     assert 4.0 <= float(ffn["stored_bits"]) < 5.0  # 4-bit codes + scales

@@ -7,22 +7,10 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import nn
 
+from nlpcompress.data.datamodule import model_inputs
 from nlpcompress.distill.attention import attention_scores
 from nlpcompress.distill.objective import Outputs
 from nlpcompress.methods.base import logits_of
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def model_inputs(batch: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """The batch keys ``model`` accepts (DistilBERT-like models take no ``token_type_ids``)."""
-    keys = [k for k in MODEL_INPUTS if k in batch]
-    config = getattr(model, "config", None)
-    if "token_type_ids" in keys and config is not None and getattr(config, "type_vocab_size", 0) in (0, None):
-        keys.remove("token_type_ids")
-    if config is not None and getattr(config, "model_type", "") == "distilbert" and "token_type_ids" in keys:
-        keys.remove("token_type_ids")
-    return {k: batch[k] for k in keys}
 
 
 def run_model(model: nn.Module, batch: Mapping[str, torch.Tensor], *, hidden: bool = False,

@@ -17,7 +17,7 @@ def torch_predictor(model: torch.nn.Module) -> Predictor:
     """Batch -> logits for a torch model."""
 
     def predict(batch):
-        return logits_of(model(**model_inputs(batch)))
+        return logits_of(model(**model_inputs(batch, model)))
 
     return predict
 

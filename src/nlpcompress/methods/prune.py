@@ -217,7 +217,7 @@ def _rewind(
 
 
 def _loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    return F.cross_entropy(logits_of(model(**model_inputs(batch))), batch["labels"])
+    return F.cross_entropy(logits_of(model(**model_inputs(batch, model))), batch["labels"])
 
 
 def run_structured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dict[str, float]]:

@@ -52,7 +52,7 @@ def calibrate(model: nn.Module, ctx: MethodContext, batches: int) -> dict[str, t
         model.eval()
         with torch.no_grad():
             for batch in itertools.islice(ctx.datamodule.train_dataloader(), batches):
-                model(**model_inputs(batch))
+                model(**model_inputs(batch, model))
         ranges = finish_calibration(model)
     return ranges
 
@@ -65,7 +65,7 @@ def sensitivity_allocation(ctx: MethodContext, model: nn.Module, q: QuantConfig)
 
     def predict(m: nn.Module):
         m.eval()
-        logits = torch.cat([logits_of(m(**model_inputs(b))) for b in batches])
+        logits = torch.cat([logits_of(m(**model_inputs(b, m))) for b in batches])
         return logits, torch.cat([b["labels"] for b in batches])
 
     def quantize_weight(name: str, weight: torch.Tensor, bits: int) -> torch.Tensor:

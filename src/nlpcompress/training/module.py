@@ -55,7 +55,7 @@ class ClassifierModule(L.LightningModule):
         self.train()
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return logits_of(self.model(**model_inputs(batch)))
+        return logits_of(self.model(**model_inputs(batch, self.model)))
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The training objective; override in subclasses."""
