@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 NOISE = ("litlogger", "Failed to load", "is an Enum subclass", "`Trainer(limit_val_batches=1.0)`",
-         "`Trainer(val_check_interval=1.0)`", "TPU available", "GPU available")
+         "`Trainer(val_check_interval=1.0)`", "TPU available", "GPU available",
+         # onnxruntime.quantization logs every tensor through the root logger
+         "get_tensor_type returns", "Quantization parameters for tensor")
 
 
 class _DropNoise(logging.Filter):
