@@ -38,7 +38,7 @@ baseline: $(STAMP) ## fine-tune MiniLM-L6 on Rotten Tomatoes (cached), measure i
 	$(VENV)/bin/nlpcompress $(ARGS)
 
 test: $(STAMP) ## the test suite (CPU, well under 15 minutes)
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q --durations=10 $(ARGS)
 
 test-fast: $(STAMP) ## unit tests only
 	$(PY) -m pytest -q -m "not slow and not integration" $(ARGS)
