@@ -59,7 +59,7 @@ class QuantConfig:
     budget_bits: float | None = None
     candidate_bits: list[int] = field(default_factory=lambda: [2, 4, 8])
     sensitivity_batches: int = 4
-    ort_per_channel: bool = False
+    ort_per_channel: bool = True
 
     def describe(self) -> str:
         """Run-name part, e.g. ``int4-w4e4`` (weights, embeddings, activations if any)."""
