@@ -37,7 +37,7 @@ demo: $(STAMP) ## the main job: baseline + one run per family on MiniLM-L6/Rotte
 baseline: $(STAMP) ## fine-tune MiniLM-L6 on Rotten Tomatoes (cached), measure it, log it to MLflow
 	$(VENV)/bin/nlpcompress $(ARGS)
 
-test: $(STAMP) ## the test suite (CPU, well under 15 minutes)
+test: $(STAMP) lint ## ruff, then the test suite (CPU, well under 15 minutes)
 	$(PY) -m pytest -q --durations=10 $(ARGS)
 
 test-fast: $(STAMP) ## unit tests only

@@ -37,24 +37,48 @@ def mlflow_runs(tracking_uri: str, experiment: str = "nlpcompress") -> list:
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return []
-    return client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=500)
+    return client.search_runs(
+        [exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=500
+    )
 
 
-def run_cli_process(overrides: list[str], out_dir: Path, multirun: bool = False, timeout: int = 900,
-                    experiment: str = "nlpcompress", env: dict | None = None,
-                    cache_dir: str | Path | None = None) -> CliResult:
+def run_cli_process(
+    overrides: list[str],
+    out_dir: Path,
+    multirun: bool = False,
+    timeout: int = 900,
+    experiment: str = "nlpcompress",
+    env: dict | None = None,
+    cache_dir: str | Path | None = None,
+) -> CliResult:
     """Run ``python -m nlpcompress`` in a fresh process with outputs under ``out_dir``.
 
     The tokenization and baseline caches are shared across tests (``NLPCOMPRESS_TEST_CACHE``,
     default ``outputs/test-cache``) so a baseline is fine-tuned once per session.
     """
-    cache = cache_dir or os.environ.get("NLPCOMPRESS_TEST_CACHE", str(ROOT / "outputs" / "test-cache"))
-    args = [sys.executable, "-m", "nlpcompress"] + (["-m"] if multirun else []) + [
-        f"paths.output_dir={out_dir}", f"paths.cache_dir={cache}", f"logger.experiment_name={experiment}", *overrides,
-    ]
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    cache = cache_dir or os.environ.get(
+        "NLPCOMPRESS_TEST_CACHE", str(ROOT / "outputs" / "test-cache")
+    )
+    args = (
+        [sys.executable, "-m", "nlpcompress"]
+        + (["-m"] if multirun else [])
+        + [
+            f"paths.output_dir={out_dir}",
+            f"paths.cache_dir={cache}",
+            f"logger.experiment_name={experiment}",
+            *overrides,
+        ]
+    )
+    full_env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        **(env or {}),
+    }
     full_env.pop("MLFLOW_TRACKING_URI", None)
-    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
+    done = subprocess.run(
+        args, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
+    )
     uri = f"sqlite:///{Path(out_dir).resolve() / 'mlflow' / 'mlflow.db'}"
     runs = mlflow_runs(uri, experiment) if (Path(out_dir) / "mlflow" / "mlflow.db").exists() else []
     return CliResult(done.returncode, done.stdout, done.stderr, runs, uri)

@@ -41,7 +41,11 @@ def _is_multirun() -> bool:
 
 
 def _run_name(cfg) -> str:
-    parts = [cfg.logger.run_name] if cfg.logger.run_name else [cfg.method.name, cfg.model.name, cfg.data.name]
+    parts = (
+        [cfg.logger.run_name]
+        if cfg.logger.run_name
+        else [cfg.method.name, cfg.model.name, cfg.data.name]
+    )
     for section in cfg.sections.values():
         describe = getattr(section, "describe", None)
         if callable(describe) and not cfg.logger.run_name:
@@ -84,18 +88,31 @@ def _run_task(dcfg: DictConfig) -> float:
 
     import torch
 
-    tracker = RunTracker(resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.mlflow_dir), cfg.logger.experiment_name,
-                         str(Path(cfg.paths.mlflow_dir) / "artifacts"))
+    tracker = RunTracker(
+        resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.mlflow_dir),
+        cfg.logger.experiment_name,
+        str(Path(cfg.paths.mlflow_dir) / "artifacts"),
+    )
     config_hash = cfg.config_hash()
     if multirun and cfg.resume:
         done = tracker.finished_run_with_hash(config_hash)
         if done:
-            log.info("resume: skipping, run %s already FINISHED with config hash %s", done, config_hash)
+            log.info(
+                "resume: skipping, run %s already FINISHED with config hash %s", done, config_hash
+            )
             return objective_value(tracker.client.get_run(done).data.metrics, cfg)
-    tags = {"method": cfg.method.name, "model": cfg.model.name, "data": cfg.data.name, "config_hash": config_hash,
-            "git_commit": git_commit(PROJECT_ROOT), "cpu_model": cpu_model(), "torch_version": torch.__version__,
-            "nlpcompress_version": __import__("nlpcompress").__version__, "deploy_backend": cfg.deploy.backend,
-            **cfg.logger.tags}
+    tags = {
+        "method": cfg.method.name,
+        "model": cfg.model.name,
+        "data": cfg.data.name,
+        "config_hash": config_hash,
+        "git_commit": git_commit(PROJECT_ROOT),
+        "cpu_model": cpu_model(),
+        "torch_version": torch.__version__,
+        "nlpcompress_version": __import__("nlpcompress").__version__,
+        "deploy_backend": cfg.deploy.backend,
+        **cfg.logger.tags,
+    }
     tracker.start(_run_name(cfg), tags)
     tracker.log_params(cfg.to_dict())
     tracker.log_text(OmegaConf.to_yaml(dcfg, resolve=True), "config.yaml")
@@ -134,17 +151,31 @@ def _record_config_failure(raw: dict, err: ConfigError) -> None:
 
     logger = raw.get("logger") or {}
     paths = raw.get("paths") or {}
-    tracker = RunTracker(resolve_tracking_uri(logger.get("tracking_uri"), paths.get("mlflow_dir", "outputs/mlflow")),
-                         logger.get("experiment_name", "nlpcompress"), str(Path(paths.get("mlflow_dir", "outputs/mlflow")) / "artifacts"))
+    tracker = RunTracker(
+        resolve_tracking_uri(logger.get("tracking_uri"), paths.get("mlflow_dir", "outputs/mlflow")),
+        logger.get("experiment_name", "nlpcompress"),
+        str(Path(paths.get("mlflow_dir", "outputs/mlflow")) / "artifacts"),
+    )
     tracker.start("invalid-config", {"error": str(err)})
     tracker.finish("FAILED")
 
 
 def _print_summary(metrics: dict[str, float], tracker) -> None:
-    keys = ["test/acc", "test/f1", "test/acc_drop_vs_fp32", "size/bytes", "size/ratio_vs_fp32", "size/avg_bits",
-            "speed/latency_ms_p50", "speed/speedup_vs_fp32", "speed/speedup_vs_fp32_same_backend"]
+    keys = [
+        "test/acc",
+        "test/f1",
+        "test/acc_drop_vs_fp32",
+        "size/bytes",
+        "size/ratio_vs_fp32",
+        "size/avg_bits",
+        "speed/latency_ms_p50",
+        "speed/speedup_vs_fp32",
+        "speed/speedup_vs_fp32_same_backend",
+    ]
     lines = [f"  {k:38s} {metrics[k]:.4g}" for k in keys if k in metrics]
-    print(f"\nMLflow run {tracker.run_id} ({tracker.tracking_uri}, experiment {tracker.experiment_name!r}):")
+    print(
+        f"\nMLflow run {tracker.run_id} ({tracker.tracking_uri}, experiment {tracker.experiment_name!r}):"
+    )
     print("\n".join(lines))
 
 

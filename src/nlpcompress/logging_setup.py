@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import logging
 
-NOISE = ("litlogger", "Failed to load", "is an Enum subclass", "`Trainer(limit_val_batches=1.0)`",
-         "`Trainer(val_check_interval=1.0)`", "TPU available", "GPU available",
-         # onnxruntime.quantization logs every tensor through the root logger
-         "get_tensor_type returns", "Quantization parameters for tensor")
+NOISE = (
+    "litlogger",
+    "Failed to load",
+    "is an Enum subclass",
+    "`Trainer(limit_val_batches=1.0)`",
+    "`Trainer(val_check_interval=1.0)`",
+    "TPU available",
+    "GPU available",
+    # onnxruntime.quantization logs every tensor through the root logger
+    "get_tensor_type returns",
+    "Quantization parameters for tensor",
+)
 
 
 class _DropNoise(logging.Filter):
@@ -19,7 +27,13 @@ class _DropNoise(logging.Filter):
 def quiet_libraries() -> None:
     """Drop known noise; route Lightning's messages through the root (Hydra's) handlers only."""
     drop = _DropNoise()
-    for name in ("torchao", "torch.utils._pytree", "lightning.pytorch", "lightning.fabric", "lightning"):
+    for name in (
+        "torchao",
+        "torch.utils._pytree",
+        "lightning.pytorch",
+        "lightning.fabric",
+        "lightning",
+    ):
         logger = logging.getLogger(name)
         logger.addFilter(drop)
         for handler in logger.handlers:

@@ -52,7 +52,9 @@ class RunOutcome:
 
 
 def prepare_data(cfg: RunConfig) -> TextClassificationDataModule:
-    dm = TextClassificationDataModule(cfg.data, load_tokenizer(cfg.model), Path(cfg.paths.cache_dir))
+    dm = TextClassificationDataModule(
+        cfg.data, load_tokenizer(cfg.model), Path(cfg.paths.cache_dir)
+    )
     dm.setup()
     return dm
 
@@ -69,14 +71,19 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
 
     with timer.stage("data"):
         dm = prepare_data(cfg)
-    tracker.log_metrics({f"data/{k}_size": v for k, v in dm.split_sizes().items()} | {"data/num_labels": dm.num_labels})
+    tracker.log_metrics(
+        {f"data/{k}_size": v for k, v in dm.split_sizes().items()}
+        | {"data/num_labels": dm.num_labels}
+    )
     trainer_factory = partial(make_trainer, cfg.trainer, run_dir, tracker.lightning_logger())
 
     baseline = None
     if spec.needs_baseline:
         with timer.stage("baseline"):
             baseline = get_baseline(cfg, dm, trainer_factory)
-        tracker.set_tags({"baseline_from_cache": str(baseline.from_cache).lower(), "baseline_key": baseline.key})
+        tracker.set_tags(
+            {"baseline_from_cache": str(baseline.from_cache).lower(), "baseline_key": baseline.key}
+        )
         tracker.log_metrics({f"fp32/{k}": v for k, v in baseline.metrics.items()})
 
     ctx = MethodContext(cfg, dm, baseline, trainer_factory, tracker, run_dir)
@@ -89,11 +96,19 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
 
     metrics: dict[str, float] = dict(result.metrics)
     with timer.stage("deploy"):
-        deployed = result.deploy(cfg.deploy.backend, run_dir) if result.deploy else default_deploy(result.model, cfg.deploy.backend, run_dir, cfg.deploy.opset)
+        deployed = (
+            result.deploy(cfg.deploy.backend, run_dir)
+            if result.deploy
+            else default_deploy(result.model, cfg.deploy.backend, run_dir, cfg.deploy.opset)
+        )
     with timer.stage("evaluate"):
         metrics |= evaluate_deployed(deployed, dm, cfg)
     with timer.stage("export"):
-        artifact = result.export(run_dir / "model") if result.export else export_dense(result.model, run_dir / "model")
+        artifact = (
+            result.export(run_dir / "model")
+            if result.export
+            else export_dense(result.model, run_dir / "model")
+        )
         metrics |= size_and_layers(artifact, baseline, tracker, run_dir, cfg)
         if isinstance(deployed, OnnxDeployable):
             metrics["size/deploy_bytes"] = float(deployed.file_bytes)
@@ -101,7 +116,9 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
         with timer.stage("speed"):
             metrics |= speed_vs_baseline(deployed, baseline, cfg)
     if baseline is not None:
-        metrics["test/acc_drop_vs_fp32"] = 100.0 * (baseline.metrics["test/acc"] - metrics["test/acc"])
+        metrics["test/acc_drop_vs_fp32"] = 100.0 * (
+            baseline.metrics["test/acc"] - metrics["test/acc"]
+        )
         metrics["val/acc_drop_vs_fp32"] = 100.0 * (baseline.metrics["val/acc"] - metrics["val/acc"])
     if result.derived_metrics is not None:
         metrics |= result.derived_metrics(metrics)
@@ -111,24 +128,43 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
     if "speed/load_avg_1m" in metrics:
         # The run's own threads account for a load of about the core count (1-minute average).
         busy = metrics["speed/load_avg_1m"] > 1.5 * (os.cpu_count() or 1)
-        result.tags.setdefault("speed_quality", f"noisy: load {metrics['speed/load_avg_1m']:.1f} on {os.cpu_count()} cores" if busy else "ok")
-    tracker.set_tags({"materialized": str(result.materialized).lower(), "form": result.form,
-                      "deploy_backend": cfg.deploy.backend, "world_size": world_size()} | result.tags)
+        result.tags.setdefault(
+            "speed_quality",
+            f"noisy: load {metrics['speed/load_avg_1m']:.1f} on {os.cpu_count()} cores"
+            if busy
+            else "ok",
+        )
+    tracker.set_tags(
+        {
+            "materialized": str(result.materialized).lower(),
+            "form": result.form,
+            "deploy_backend": cfg.deploy.backend,
+            "world_size": world_size(),
+        }
+        | result.tags
+    )
     if cfg.logger.log_model:
         for path in artifact.files:
             tracker.log_artifact(path, "model")
     return RunOutcome(metrics, result, baseline)
 
 
-def evaluate_deployed(deployed: Deployable, dm: TextClassificationDataModule, cfg: RunConfig) -> dict[str, float]:
+def evaluate_deployed(
+    deployed: Deployable, dm: TextClassificationDataModule, cfg: RunConfig
+) -> dict[str, float]:
     """Accuracy of the form that is deployed (the ONNX model itself on onnxruntime)."""
     if isinstance(deployed, OnnxDeployable):
         return evaluate_splits(ort_predictor(deployed.path, cfg.measure.threads), dm)
     return evaluate_splits(deployed.module, dm)
 
 
-def size_and_layers(artifact: ExportedArtifact, baseline: Baseline | None, tracker: RunTracker, run_dir: Path,
-                    cfg: RunConfig) -> dict[str, float]:
+def size_and_layers(
+    artifact: ExportedArtifact,
+    baseline: Baseline | None,
+    tracker: RunTracker,
+    run_dir: Path,
+    cfg: RunConfig,
+) -> dict[str, float]:
     records = layer_records(artifact)
     fp32_bytes = fp32_encoder = None
     if baseline is not None:
@@ -150,7 +186,10 @@ def fp32_onnx(baseline: Baseline, cfg: RunConfig) -> OnnxDeployable:
 
 def speed_vs_baseline(deployed: Deployable, baseline: Baseline, cfg: RunConfig) -> dict[str, Any]:
     """Time the deployed form and the PyTorch fp32 baseline side by side (and fp32 on ORT)."""
-    candidates: dict[str, Deployable] = {"fp32_torch": TorchDeployable(baseline.model), "model": deployed}
+    candidates: dict[str, Deployable] = {
+        "fp32_torch": TorchDeployable(baseline.model),
+        "model": deployed,
+    }
     if isinstance(deployed, OnnxDeployable):
         candidates["fp32_onnxruntime"] = fp32_onnx(baseline, cfg)
     load_before = os.getloadavg()[0]

@@ -10,14 +10,28 @@ pytestmark = pytest.mark.integration
 
 
 def test_baseline_run_logs_metrics_tags_and_artifacts(run_cli, tmp_path):
-    res = run_cli([*TINY, "method=baseline"], cache_dir=tmp_path / "fresh-cache")  # so it fine-tunes
+    res = run_cli(
+        [*TINY, "method=baseline"], cache_dir=tmp_path / "fresh-cache"
+    )  # so it fine-tunes
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = res.runs
     assert run.info.status == "FINISHED"
     m = run.data.metrics
-    for key in ("val/acc", "test/acc", "val/f1", "test/f1", "size/bytes", "size/params", "size/ratio_vs_fp32",
-                "speed/latency_ms_p50", "speed/latency_ms_p90", "speed/throughput", "speed/speedup_vs_fp32",
-                "resources/peak_rss_mb", "test/acc_drop_vs_fp32"):
+    for key in (
+        "val/acc",
+        "test/acc",
+        "val/f1",
+        "test/f1",
+        "size/bytes",
+        "size/params",
+        "size/ratio_vs_fp32",
+        "speed/latency_ms_p50",
+        "speed/latency_ms_p90",
+        "speed/throughput",
+        "speed/speedup_vs_fp32",
+        "resources/peak_rss_mb",
+        "test/acc_drop_vs_fp32",
+    ):
         assert key in m, key
     assert m["size/ratio_vs_fp32"] == pytest.approx(1.0)
     assert m["size/avg_bits"] == pytest.approx(32.0, rel=1e-3)
@@ -44,8 +58,16 @@ def test_bad_config_fails_before_work_with_one_line(run_cli):
 @pytest.mark.parametrize("launcher", ["basic", "joblib"])
 def test_multirun_failed_job_is_recorded_and_others_finish(run_cli, launcher):
     extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
-    res = run_cli([*TINY, "method=baseline", "measure.enabled=false", "data.path=null,/nonexistent/reviews.csv", *extra],
-                  multirun=True)
+    res = run_cli(
+        [
+            *TINY,
+            "method=baseline",
+            "measure.enabled=false",
+            "data.path=null,/nonexistent/reviews.csv",
+            *extra,
+        ],
+        multirun=True,
+    )
     statuses = sorted(r.info.status for r in res.runs)
     assert statuses == ["FAILED", "FINISHED"], res.stderr[-3000:]
     failed = next(r for r in res.runs if r.info.status == "FAILED")
@@ -65,7 +87,9 @@ def test_multirun_resume_skips_finished_jobs(run_cli):
 
 
 def test_hub_model_offline_fails_with_a_clear_message(run_cli):
-    res = run_cli(["model=bert-base-uncased", "data=tiny", "debug=fast"], env={"HF_HUB_OFFLINE": "1"})
+    res = run_cli(
+        ["model=bert-base-uncased", "data=tiny", "debug=fast"], env={"HF_HUB_OFFLINE": "1"}
+    )
     assert res.returncode == 2
     last = res.stderr.strip().splitlines()[-1]
     assert "model=bert-base-uncased: could not load 'bert-base-uncased'" in last

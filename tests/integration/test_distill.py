@@ -22,7 +22,9 @@ def _finished(res):
 
 
 def _load_artifact(res, run, tmp_path):
-    folder = MlflowClient(res.tracking_uri).download_artifacts(run.info.run_id, "model", str(tmp_path / "dl"))
+    folder = MlflowClient(res.tracking_uri).download_artifacts(
+        run.info.run_id, "model", str(tmp_path / "dl")
+    )
     return load_model(f"{folder}/model")
 
 
@@ -33,25 +35,46 @@ def test_logit_kd_end_to_end_with_teacher_cache(run_cli, tmp_path):
     assert m["distill/steps"] == 26
     # teacher outputs come from the cache: no teacher pass in either epoch
     assert m["distill/teacher_cache_used"] == 1
-    assert m["distill/teacher_forward_calls"] == 0 and m["distill/teacher_forward_calls_last_epoch"] == 0
+    assert (
+        m["distill/teacher_forward_calls"] == 0
+        and m["distill/teacher_forward_calls_last_epoch"] == 0
+    )
     assert m["test/acc_retention_vs_teacher"] == pytest.approx(m["test/acc"] / m["fp32/test/acc"])
     assert m["speed/speedup_vs_teacher"] == pytest.approx(m["speed/speedup_vs_fp32"])
     assert m["distill/param_ratio"] < 1 and "train/loss_kd" in m and "time/distill_train_s" in m
-    assert tags["teacher"] == "tiny_bert" and tags["student"] == "tiny_1layer" and tags["pair"] == "tiny_bert_to_1layer"
+    assert (
+        tags["teacher"] == "tiny_bert"
+        and tags["student"] == "tiny_1layer"
+        and tags["pair"] == "tiny_bert_to_1layer"
+    )
     assert tags["distill.teacher_cache"] == "logits"
     student = _load_artifact(res, run, tmp_path)
     assert student.config.num_hidden_layers == 1
     assert m["size/params"] == sum(p.numel() for p in student.parameters())
 
-    no_cache = _finished(run_cli([*TINY, "method=distill", "pair=tiny_bert_to_1layer", *TWO_EPOCHS,
-                                  "distill.cache_teacher=false"]))
+    no_cache = _finished(
+        run_cli(
+            [
+                *TINY,
+                "method=distill",
+                "pair=tiny_bert_to_1layer",
+                *TWO_EPOCHS,
+                "distill.cache_teacher=false",
+            ]
+        )
+    )
     nm = no_cache.data.metrics
     assert nm["distill/teacher_cache_used"] == 0
-    assert nm["distill/teacher_forward_calls"] == 26 and nm["distill/teacher_forward_calls_last_epoch"] == 13
+    assert (
+        nm["distill/teacher_forward_calls"] == 26
+        and nm["distill/teacher_forward_calls_last_epoch"] == 13
+    )
 
 
 def test_intermediate_distillation_into_a_narrower_student(run_cli):
-    run = _finished(run_cli([*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=intermediate"]))
+    run = _finished(
+        run_cli([*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=intermediate"])
+    )
     m = run.data.metrics
     for part in ("kd", "hidden", "attention", "embedding"):
         assert f"train/loss_{part}" in m, part
@@ -61,7 +84,9 @@ def test_intermediate_distillation_into_a_narrower_student(run_cli):
 
 
 def test_hidden_states_come_from_the_cache(run_cli):
-    run = _finished(run_cli([*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=hidden"]))
+    run = _finished(
+        run_cli([*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=hidden"])
+    )
     m = run.data.metrics
     assert "train/loss_hidden" in m and "train/loss_embedding" in m
     assert m["distill/teacher_forward_calls"] == 0
@@ -69,9 +94,20 @@ def test_hidden_states_come_from_the_cache(run_cli):
 
 
 def test_bilstm_student_no_kd_control_and_stored_format(run_cli, tmp_path):
-    res = run_cli([*TINY, "method=distill", "pair=minilm6_to_bilstm", "model=tiny_bert", "pair.teacher=tiny_bert",
-                   "pair.student.embedding_dim=128", "pair.student.hidden_size=32", "pair.student.mlp_hidden=32",
-                   "method.learning_rate=1e-3", "distill.alpha=0"])
+    res = run_cli(
+        [
+            *TINY,
+            "method=distill",
+            "pair=minilm6_to_bilstm",
+            "model=tiny_bert",
+            "pair.teacher=tiny_bert",
+            "pair.student.embedding_dim=128",
+            "pair.student.hidden_size=32",
+            "pair.student.mlp_hidden=32",
+            "method.learning_rate=1e-3",
+            "distill.alpha=0",
+        ]
+    )
     run = _finished(res)
     m = run.data.metrics
     # alpha = 0 and no intermediate term: plain fine-tuning, the teacher is never needed
@@ -83,7 +119,15 @@ def test_bilstm_student_no_kd_control_and_stored_format(run_cli, tmp_path):
 
 
 def test_bad_layer_map_fails_before_any_work(run_cli):
-    res = run_cli([*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=intermediate", "pair.layer_map=[5]"])
+    res = run_cli(
+        [
+            *TINY,
+            "method=distill",
+            "pair=tiny_bert_to_narrow",
+            "distill=intermediate",
+            "pair.layer_map=[5]",
+        ]
+    )
     assert res.returncode == 2
     assert "pair.layer_map=[5]" in res.stderr and "allowed" in res.stderr
     assert not [r for r in res.runs if r.info.status == "FINISHED"]

@@ -8,12 +8,22 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 def test_minilm_rotten_tomatoes_learns_well_above_chance(run_cli):
-    res = run_cli([
-        "model=minilm_l6", "data=rotten_tomatoes", "method=baseline",
-        "trainer.max_steps=150", "trainer.val_check_interval=75", "trainer.enable_progress_bar=false",
-        "data.max_length=48", "measure.latency_iters=10", "measure.throughput_iters=2", "measure.rounds=1",
-        "measure.warmup=2",
-    ], timeout=1500)
+    res = run_cli(
+        [
+            "model=minilm_l6",
+            "data=rotten_tomatoes",
+            "method=baseline",
+            "trainer.max_steps=150",
+            "trainer.val_check_interval=75",
+            "trainer.enable_progress_bar=false",
+            "data.max_length=48",
+            "measure.latency_iters=10",
+            "measure.throughput_iters=2",
+            "measure.rounds=1",
+            "measure.warmup=2",
+        ],
+        timeout=1500,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = res.runs
     m = run.data.metrics

@@ -13,15 +13,25 @@ pytestmark = pytest.mark.integration
 
 
 def test_prune_then_qat_pipeline_keeps_sparsity_and_bits(run_cli, tmp_path):
-    res = run_cli([*TINY, "method=pipeline", "pipeline.stages=[prune,qat]", "prune.sparsity=0.5",
-                   "quant=int4", "measure.enabled=false"])
+    res = run_cli(
+        [
+            *TINY,
+            "method=pipeline",
+            "pipeline.stages=[prune,qat]",
+            "prune.sparsity=0.5",
+            "quant=int4",
+            "measure.enabled=false",
+        ]
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = res.runs
     m, tags = run.data.metrics, run.data.tags
     assert tags["stages"] == "prune,qat"
     assert "stage1_prune/test/acc" in m and "stage2_qat/test/acc" in m
     assert m["stage1_prune/sparsity/actual"] == pytest.approx(0.5, abs=0.005)
-    local = MlflowClient(res.tracking_uri).download_artifacts(run.info.run_id, "layers.csv", str(tmp_path))
+    local = MlflowClient(res.tracking_uri).download_artifacts(
+        run.info.run_id, "layers.csv", str(tmp_path)
+    )
     with open(local) as fh:
         rows = {r["name"]: r for r in csv.DictReader(fh)}
     ffn = rows["bert.encoder.layer.0.intermediate.dense.weight"]

@@ -19,8 +19,6 @@ def _model_stem(res, run) -> Path:
     return Path(folder) / "model"
 
 
-
-
 def test_ptq_int8_end_to_end(run_cli):
     res = run_cli([*TINY, "method=ptq", "quant=int8"])
     assert res.returncode == 0, res.stderr[-3000:]
@@ -59,7 +57,12 @@ def test_qat_int4_end_to_end_round_trip(run_cli):
     q = tensors["bert.encoder.layer.0.intermediate.dense.weight"]
     assert q.attrs["bits"] == 4 and q.attrs["groups"] == [256, 4, 32]
     # the stored form decodes to at most 2^4 levels per group
-    w = load_model(stem).bert.encoder.layer[0].intermediate.dense.weight.detach().reshape(256, 4, 32)
+    w = (
+        load_model(stem)
+        .bert.encoder.layer[0]
+        .intermediate.dense.weight.detach()
+        .reshape(256, 4, 32)
+    )
     assert max(len(torch.unique(g)) for g in w.reshape(-1, 32)) <= 16
 
 
@@ -87,13 +90,16 @@ def test_bits_sweep_sizes_shrink(run_cli):
     assert totals[0] < totals[1] < totals[2]
 
 
-@pytest.mark.parametrize("override, key", [
-    ("quant.bits=9", "quant.bits"),
-    ("quant.group_size=48", "quant.group_size"),
-    ("quant.granularity=per_row", "quant.granularity"),
-    ("++quant.policy={nothing*:4}", "quant.policy"),  # ++: add keys to the empty dict
-    ("quant.act_bits=8 quant.calib_batches=0", "quant.calib_batches"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("quant.bits=9", "quant.bits"),
+        ("quant.group_size=48", "quant.group_size"),
+        ("quant.granularity=per_row", "quant.granularity"),
+        ("++quant.policy={nothing*:4}", "quant.policy"),  # ++: add keys to the empty dict
+        ("quant.act_bits=8 quant.calib_batches=0", "quant.calib_batches"),
+    ],
+)
 def test_bad_quant_config_fails_before_work(run_cli, override, key):
     extra = override.split()
     if "group_size" in override:
@@ -105,18 +111,37 @@ def test_bad_quant_config_fails_before_work(run_cli, override, key):
 
 
 def test_mixed_precision_allocates_and_compares_training(run_cli):
-    res = run_cli([*TINY, "method=mixed_precision", "method.compare_steps=4", "method.probe_warmup=1",
-                   "quant.budget_bits=3", "quant.sensitivity_batches=1"])
+    res = run_cli(
+        [
+            *TINY,
+            "method=mixed_precision",
+            "method.compare_steps=4",
+            "method.probe_warmup=1",
+            "quant.budget_bits=3",
+            "quant.sensitivity_batches=1",
+        ]
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = res.runs
     m = run.data.metrics
-    assert m["quant/allocated_avg_bits"] <= 3.0 and m["quant/avg_linear_bits"] == pytest.approx(m["quant/allocated_avg_bits"])
-    for key in ("train/throughput_samples_s", "train_fp32/throughput_samples_s", "train/peak_mem_mb",
-                "train_fp32/peak_mem_mb", "train/throughput_speedup_vs_fp32"):
+    assert m["quant/allocated_avg_bits"] <= 3.0 and m["quant/avg_linear_bits"] == pytest.approx(
+        m["quant/allocated_avg_bits"]
+    )
+    for key in (
+        "train/throughput_samples_s",
+        "train_fp32/throughput_samples_s",
+        "train/peak_mem_mb",
+        "train_fp32/peak_mem_mb",
+        "train/throughput_speedup_vs_fp32",
+    ):
         assert key in m and m[key] > 0, key
     assert run.data.tags["train_precision"] == "bf16-mixed"
     from mlflow.tracking import MlflowClient
 
-    folder = MlflowClient(res.tracking_uri).download_artifacts(run.info.run_id, "bit_allocation.csv")
+    folder = MlflowClient(res.tracking_uri).download_artifacts(
+        run.info.run_id, "bit_allocation.csv"
+    )
     lines = Path(folder).read_text().splitlines()
-    assert lines[0].startswith("layer,params") and len(lines) == 1 + 2 * 6 + 1  # 2 layers x 6 Linear + pooler
+    assert (
+        lines[0].startswith("layer,params") and len(lines) == 1 + 2 * 6 + 1
+    )  # 2 layers x 6 Linear + pooler

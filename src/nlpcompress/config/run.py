@@ -20,7 +20,13 @@ from nlpcompress.config.schema import (
 from nlpcompress.config.typed import build_section, check, section_schema
 
 CORE_KEYS = ("data", "model", "trainer", "logger", "paths", "measure", "deploy", "method")
-TOP_LEVEL_SCALARS = {"seed": int, "resume": bool, "task_name": str, "objective": str, "objective_max_acc_drop": (int, float)}
+TOP_LEVEL_SCALARS = {
+    "seed": int,
+    "resume": bool,
+    "task_name": str,
+    "objective": str,
+    "objective_max_acc_drop": (int, float),
+}
 IGNORED_KEYS = ("hydra", "experiment", "debug", "sweep", "seeds")
 
 
@@ -50,20 +56,34 @@ class RunConfig:
     def section(self, name: str) -> Any:
         """A method-specific section; a clear error if the method's config lacks it."""
         if name not in self.sections:
-            raise ConfigError(name, None, f"a `{name}` group: method={self.method.name} needs `{name}=<option>`")
+            raise ConfigError(
+                name, None, f"a `{name}` group: method={self.method.name} needs `{name}=<option>`"
+            )
         return self.sections[name]
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: asdict(getattr(self, k)) for k in CORE_KEYS}
         out.update({k: asdict(v) for k, v in self.sections.items()})
-        out.update(seed=self.seed, resume=self.resume, objective=self.objective, task_name=self.task_name,
-                   objective_max_acc_drop=self.objective_max_acc_drop)
+        out.update(
+            seed=self.seed,
+            resume=self.resume,
+            objective=self.objective,
+            task_name=self.task_name,
+            objective_max_acc_drop=self.objective_max_acc_drop,
+        )
         return out
 
     def config_hash(self) -> str:
         """Hash of what determines the result (not where it is logged or written)."""
         payload = self.to_dict()
-        for volatile in ("paths", "logger", "resume", "task_name", "objective", "objective_max_acc_drop"):
+        for volatile in (
+            "paths",
+            "logger",
+            "resume",
+            "task_name",
+            "objective",
+            "objective_max_acc_drop",
+        ):
             payload.pop(volatile, None)
         payload["trainer"].pop("enable_progress_bar", None)
         return stable_hash(payload)
@@ -113,10 +133,22 @@ def build_run_config(raw: dict[str, Any]) -> RunConfig:
         if key in CORE_KEYS or key in TOP_LEVEL_SCALARS:
             continue
         schema = section_schema(key)
-        check(schema is not None, key, value, "a known config group: " + ", ".join(CORE_KEYS + tuple(TOP_LEVEL_SCALARS)) + " or a method's section")
+        check(
+            schema is not None,
+            key,
+            value,
+            "a known config group: "
+            + ", ".join(CORE_KEYS + tuple(TOP_LEVEL_SCALARS))
+            + " or a method's section",
+        )
         sections[key] = build_section(schema, value, key)
     for needed in spec.sections:
-        check(needed in sections, needed, None, f"a `{needed}` group: method={spec.name} needs `{needed}=<option>`")
+        check(
+            needed in sections,
+            needed,
+            None,
+            f"a `{needed}` group: method={spec.name} needs `{needed}=<option>`",
+        )
     cfg = RunConfig(**core, **scalars, sections=sections)
     spec.validate(cfg)
     return cfg

@@ -57,9 +57,24 @@ class DataConfig:
             value = getattr(self, key)
             check(value is None or value >= 1, key, value, "null or an integer >= 1")
         for split in list(self.files) + list(self.split_text_columns) + list(self.hub_splits):
-            check(split in ("train", "validation", "test"), "files", split, "splits train, validation, test")
-        check(self.source != "hub" or self.hub_name or self.path, "hub_name", self.hub_name, "a dataset name on the hub when source=hub")
-        check(self.source != "local" or self.path, "path", self.path, "a file or folder when source=local")
+            check(
+                split in ("train", "validation", "test"),
+                "files",
+                split,
+                "splits train, validation, test",
+            )
+        check(
+            self.source != "hub" or self.hub_name or self.path,
+            "hub_name",
+            self.hub_name,
+            "a dataset name on the hub when source=hub",
+        )
+        check(
+            self.source != "local" or self.path,
+            "path",
+            self.path,
+            "a file or folder when source=local",
+        )
         check(self.tiny_size >= 30, "tiny_size", self.tiny_size, "an integer >= 30")
 
 
@@ -84,10 +99,25 @@ class ModelConfig:
     dropout: float = 0.1
 
     def __post_init__(self):
-        check(self.source == "random" or bool(self.pretrained), "pretrained", self.pretrained, "a package folder or hub id unless source=random")
+        check(
+            self.source == "random" or bool(self.pretrained),
+            "pretrained",
+            self.pretrained,
+            "a package folder or hub id unless source=random",
+        )
         check(self.num_layers >= 1, "num_layers", self.num_layers, "an integer >= 1")
-        check(self.num_heads >= 1 and self.hidden_size % self.num_heads == 0, "num_heads", self.num_heads, f"a divisor of hidden_size={self.hidden_size}")
-        check(self.intermediate_size >= 1, "intermediate_size", self.intermediate_size, "an integer >= 1")
+        check(
+            self.num_heads >= 1 and self.hidden_size % self.num_heads == 0,
+            "num_heads",
+            self.num_heads,
+            f"a divisor of hidden_size={self.hidden_size}",
+        )
+        check(
+            self.intermediate_size >= 1,
+            "intermediate_size",
+            self.intermediate_size,
+            "an integer >= 1",
+        )
         check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a probability in [0, 1)")
 
 
@@ -116,14 +146,34 @@ class TrainerConfig:
     num_threads: int | None = None
 
     def __post_init__(self):
-        check(self.max_epochs >= 1 or self.max_steps > 0, "max_epochs", self.max_epochs, "an integer >= 1 (or max_steps > 0)")
-        check(self.max_steps == -1 or self.max_steps > 0, "max_steps", self.max_steps, "-1 (no limit) or an integer > 0")
+        check(
+            self.max_epochs >= 1 or self.max_steps > 0,
+            "max_epochs",
+            self.max_epochs,
+            "an integer >= 1 (or max_steps > 0)",
+        )
+        check(
+            self.max_steps == -1 or self.max_steps > 0,
+            "max_steps",
+            self.max_steps,
+            "-1 (no limit) or an integer > 0",
+        )
         check(0 < self.learning_rate < 1, "learning_rate", self.learning_rate, "a number in (0, 1)")
         check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "a number >= 0")
         check(0 <= self.warmup_ratio < 1, "warmup_ratio", self.warmup_ratio, "a fraction in [0, 1)")
-        check(self.gradient_clip_val >= 0, "gradient_clip_val", self.gradient_clip_val, "a number >= 0 (0 disables)")
+        check(
+            self.gradient_clip_val >= 0,
+            "gradient_clip_val",
+            self.gradient_clip_val,
+            "a number >= 0 (0 disables)",
+        )
         check(self.num_nodes >= 1, "num_nodes", self.num_nodes, "an integer >= 1")
-        check(self.num_threads is None or self.num_threads >= 1, "num_threads", self.num_threads, "null or an integer >= 1")
+        check(
+            self.num_threads is None or self.num_threads >= 1,
+            "num_threads",
+            self.num_threads,
+            "null or an integer >= 1",
+        )
 
 
 @register_section("logger")
@@ -168,10 +218,14 @@ class MeasureConfig:
         check(self.seq_length >= 8, "seq_length", self.seq_length, "an integer >= 8")
         check(self.threads >= 1, "threads", self.threads, "an integer >= 1")
         check(self.latency_iters >= 5, "latency_iters", self.latency_iters, "an integer >= 5")
-        check(self.throughput_iters >= 1, "throughput_iters", self.throughput_iters, "an integer >= 1")
+        check(
+            self.throughput_iters >= 1, "throughput_iters", self.throughput_iters, "an integer >= 1"
+        )
         check(self.rounds >= 1, "rounds", self.rounds, "an integer >= 1")
         check(self.warmup >= 1, "warmup", self.warmup, "an integer >= 1")
-        check(self.throughput_batch >= 1, "throughput_batch", self.throughput_batch, "an integer >= 1")
+        check(
+            self.throughput_batch >= 1, "throughput_batch", self.throughput_batch, "an integer >= 1"
+        )
 
 
 @register_section("deploy")

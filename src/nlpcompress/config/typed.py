@@ -84,7 +84,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         check(isinstance(value, int) and not isinstance(value, bool), key, value, "an integer")
         return value
     if tp is float:
-        check(isinstance(value, int | float) and not isinstance(value, bool), key, value, "a number")
+        check(
+            isinstance(value, int | float) and not isinstance(value, bool), key, value, "a number"
+        )
         return float(value)
     if tp is str:
         check(isinstance(value, str), key, value, "a string")
@@ -108,14 +110,20 @@ def build_section(cls: type[T], mapping: Mapping[str, Any] | None, prefix: str) 
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(mapping) - set(fields))
     if unknown:
-        raise ConfigError(f"{prefix}.{unknown[0]}", mapping[unknown[0]], "one of the keys " + ", ".join(sorted(fields)))
+        raise ConfigError(
+            f"{prefix}.{unknown[0]}",
+            mapping[unknown[0]],
+            "one of the keys " + ", ".join(sorted(fields)),
+        )
     kwargs = {}
     for name, field in fields.items():
         key = f"{prefix}.{name}"
         if name in mapping:
             kwargs[name] = _coerce(mapping[name], hints[name], key)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise ConfigError(key, None, f"a value ({_type_name(hints[name])}); this key is required")
+            raise ConfigError(
+                key, None, f"a value ({_type_name(hints[name])}); this key is required"
+            )
     try:
         return cls(**kwargs)
     except ConfigError as err:

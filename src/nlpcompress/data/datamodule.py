@@ -24,7 +24,9 @@ from nlpcompress.data.splits import complete_splits
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-def model_inputs(batch: Mapping[str, torch.Tensor], model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+def model_inputs(
+    batch: Mapping[str, torch.Tensor], model: nn.Module | None = None
+) -> dict[str, torch.Tensor]:
     """The keys of a batch that the model's forward takes (drops ``labels``, ``idx``).
 
     With ``model``, also drops inputs its forward does not accept (DistilBERT-like models
@@ -48,8 +50,14 @@ def _forward_params(cls: type) -> frozenset[str] | None:
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
-    return stable_hash([type(tokenizer).__name__, tokenizer.vocab_size, tokenizer.model_max_length,
-                        tokenizer.init_kwargs.get("do_lower_case")])
+    return stable_hash(
+        [
+            type(tokenizer).__name__,
+            tokenizer.vocab_size,
+            tokenizer.model_max_length,
+            tokenizer.init_kwargs.get("do_lower_case"),
+        ]
+    )
 
 
 class TextClassificationDataModule(L.LightningDataModule):
@@ -79,10 +87,30 @@ class TextClassificationDataModule(L.LightningDataModule):
 
     def cache_key(self) -> str:
         cfg = self.cfg
-        fields = {k: getattr(cfg, k) for k in ("name", "source", "hub_name", "hub_config", "path", "files", "hub_splits",
-                                               "text_column", "label_column", "split_text_columns", "label_names",
-                                               "max_length", "validation_fraction", "test_fraction", "split_seed",
-                                               "max_train_samples", "max_eval_samples", "sha256", "tiny_size")}
+        fields = {
+            k: getattr(cfg, k)
+            for k in (
+                "name",
+                "source",
+                "hub_name",
+                "hub_config",
+                "path",
+                "files",
+                "hub_splits",
+                "text_column",
+                "label_column",
+                "split_text_columns",
+                "label_names",
+                "max_length",
+                "validation_fraction",
+                "test_fraction",
+                "split_seed",
+                "max_train_samples",
+                "max_eval_samples",
+                "sha256",
+                "tiny_size",
+            )
+        }
         if cfg.path:
             fields["mtimes"] = [str(Path(cfg.path).expanduser().resolve())]
         return stable_hash({"data": fields, "tokenizer": tokenizer_fingerprint(self.tokenizer)})
@@ -118,10 +146,20 @@ class TextClassificationDataModule(L.LightningDataModule):
             limit = cfg.max_train_samples if split == "train" else cfg.max_eval_samples
             if limit is not None:
                 df = df.iloc[:limit]
-            ds = datasets.Dataset.from_dict({"text": df["text"].tolist(), "labels": df["label"].tolist(),
-                                             "idx": list(range(len(df)))})
-            parts[split] = ds.map(self._tokenize, batched=True, remove_columns=["text"],
-                                  desc=f"tokenizing {split}", load_from_cache_file=False)
+            ds = datasets.Dataset.from_dict(
+                {
+                    "text": df["text"].tolist(),
+                    "labels": df["label"].tolist(),
+                    "idx": list(range(len(df))),
+                }
+            )
+            parts[split] = ds.map(
+                self._tokenize,
+                batched=True,
+                remove_columns=["text"],
+                desc=f"tokenizing {split}",
+                load_from_cache_file=False,
+            )
         return datasets.DatasetDict(parts), labelled.label_names
 
     def _tokenize(self, batch: dict[str, list]) -> dict[str, list]:
@@ -130,8 +168,14 @@ class TextClassificationDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         self.setup()
         ds = self.splits[split].with_format("torch")
-        return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate,
-                          num_workers=self.cfg.num_workers, generator=torch.Generator().manual_seed(self.cfg.split_seed) if shuffle else None)
+        return DataLoader(
+            ds,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            collate_fn=self.collate,
+            num_workers=self.cfg.num_workers,
+            generator=torch.Generator().manual_seed(self.cfg.split_seed) if shuffle else None,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", True, self.cfg.batch_size)

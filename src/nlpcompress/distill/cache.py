@@ -63,10 +63,14 @@ class TeacherCache:
             return out
         lengths = self.lengths[idx]
         if not torch.equal(lengths, mask.long().sum(dim=1).cpu()):
-            raise RuntimeError("teacher cache does not match the batch's token counts: stale cache, delete it")
+            raise RuntimeError(
+                "teacher cache does not match the batch's token counts: stale cache, delete it"
+            )
         pos = torch.arange(mask.shape[1])
         valid = pos[None, :] < lengths[:, None]
-        flat = torch.where(valid, self.offsets[idx][:, None] + pos[None, :], torch.zeros((), dtype=torch.long))
+        flat = torch.where(
+            valid, self.offsets[idx][:, None] + pos[None, :], torch.zeros((), dtype=torch.long)
+        )
 
         def rebuild(t: torch.Tensor) -> torch.Tensor:
             return (t[flat].float() * valid[..., None]).to(mask.device)
@@ -78,12 +82,23 @@ class TeacherCache:
 
     def covers(self, hidden_layers: Iterable[int], embeddings: bool) -> bool:
         """Whether the cache holds everything these losses need (attention is never cached)."""
-        return all(i in self.hidden for i in hidden_layers) and (not embeddings or self.embeddings is not None)
+        return all(i in self.hidden for i in hidden_layers) and (
+            not embeddings or self.embeddings is not None
+        )
 
 
-def cache_key(teacher_id: str, data_fingerprint: str, layers: Iterable[int], embeddings: bool) -> str:
-    return stable_hash({"v": CACHE_VERSION, "teacher": teacher_id, "data": data_fingerprint,
-                        "layers": sorted(layers), "embeddings": embeddings})
+def cache_key(
+    teacher_id: str, data_fingerprint: str, layers: Iterable[int], embeddings: bool
+) -> str:
+    return stable_hash(
+        {
+            "v": CACHE_VERSION,
+            "teacher": teacher_id,
+            "data": data_fingerprint,
+            "layers": sorted(layers),
+            "embeddings": embeddings,
+        }
+    )
 
 
 def hidden_bytes(total_tokens: int, width: int, n_tensors: int) -> int:
@@ -92,8 +107,13 @@ def hidden_bytes(total_tokens: int, width: int, n_tensors: int) -> int:
 
 
 @torch.no_grad()
-def compute_teacher_cache(teacher: nn.Module, batches: Iterable[Mapping[str, torch.Tensor]], size: int,
-                          layers: Iterable[int] = (), embeddings: bool = False) -> TeacherCache:
+def compute_teacher_cache(
+    teacher: nn.Module,
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    size: int,
+    layers: Iterable[int] = (),
+    embeddings: bool = False,
+) -> TeacherCache:
     """Run ``teacher`` (eval mode) once over ``batches`` (every example of a split).
 
     Args:
@@ -135,8 +155,14 @@ def compute_teacher_cache(teacher: nn.Module, batches: Iterable[Mapping[str, tor
     def flat(key) -> torch.Tensor:
         return torch.cat([t for _, t in sorted(pieces[key], key=lambda p: p[0])], dim=0)
 
-    return TeacherCache(logits, lengths, offsets, {layer: flat(layer) for layer in layers},
-                        flat("emb") if embeddings else None, time.perf_counter() - start)
+    return TeacherCache(
+        logits,
+        lengths,
+        offsets,
+        {layer: flat(layer) for layer in layers},
+        flat("emb") if embeddings else None,
+        time.perf_counter() - start,
+    )
 
 
 def load_or_compute(path: Path, compute) -> TeacherCache:
@@ -148,15 +174,29 @@ def load_or_compute(path: Path, compute) -> TeacherCache:
             try:
                 data = torch.load(path, map_location="cpu", weights_only=True)
                 if data.get("version") == CACHE_VERSION:
-                    return TeacherCache(data["logits"], data["lengths"], data["offsets"],
-                                        {int(k): v for k, v in data["hidden"].items()}, data["embeddings"],
-                                        0.0, True)
+                    return TeacherCache(
+                        data["logits"],
+                        data["lengths"],
+                        data["offsets"],
+                        {int(k): v for k, v in data["hidden"].items()},
+                        data["embeddings"],
+                        0.0,
+                        True,
+                    )
             except (OSError, RuntimeError, KeyError, EOFError) as err:
                 log.warning("teacher cache %s unreadable (%s): recomputing", path, err)
         cache = compute()
         tmp = path.with_suffix(".tmp")
-        torch.save({"version": CACHE_VERSION, "logits": cache.logits, "lengths": cache.lengths,
-                    "offsets": cache.offsets, "hidden": {str(k): v for k, v in cache.hidden.items()},
-                    "embeddings": cache.embeddings}, tmp)
+        torch.save(
+            {
+                "version": CACHE_VERSION,
+                "logits": cache.logits,
+                "lengths": cache.lengths,
+                "offsets": cache.offsets,
+                "hidden": {str(k): v for k, v in cache.hidden.items()},
+                "embeddings": cache.embeddings,
+            },
+            tmp,
+        )
         tmp.replace(path)
         return cache

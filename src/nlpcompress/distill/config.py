@@ -66,8 +66,14 @@ class DistillConfig:
 
     @property
     def weights(self) -> LossWeights:
-        return LossWeights(self.temperature, self.alpha, self.hidden_weight, self.attention_weight,
-                           self.attention_loss, self.embedding_weight)
+        return LossWeights(
+            self.temperature,
+            self.alpha,
+            self.hidden_weight,
+            self.attention_weight,
+            self.attention_loss,
+            self.embedding_weight,
+        )
 
 
 @dataclass(frozen=True)
@@ -104,15 +110,31 @@ class StudentConfig:
 
     def __post_init__(self):
         if self.kind == "bert":
-            check(self.init != "teacher_layers" or len(self.layers) >= 1, "layers", self.layers,
-                  "a non-empty list of teacher layer indices when init=teacher_layers")
-            check(self.init == "teacher_layers" or self.model is not None, "model", self.model,
-                  f"a model preset (name, source, ...) when init={self.init}")
-            check(self.init != "random" or self.model is None or self.model.source == "random", "model.source",
-                  self.model.source if self.model else None, "random when init=random")
+            check(
+                self.init != "teacher_layers" or len(self.layers) >= 1,
+                "layers",
+                self.layers,
+                "a non-empty list of teacher layer indices when init=teacher_layers",
+            )
+            check(
+                self.init == "teacher_layers" or self.model is not None,
+                "model",
+                self.model,
+                f"a model preset (name, source, ...) when init={self.init}",
+            )
+            check(
+                self.init != "random" or self.model is None or self.model.source == "random",
+                "model.source",
+                self.model.source if self.model else None,
+                "random when init=random",
+            )
         else:
-            check(self.init in ("random", "teacher_layers") and not self.layers, "init", self.init,
-                  "random for kind=bilstm (no transformer layers to copy; word embeddings via embedding_init)")
+            check(
+                self.init in ("random", "teacher_layers") and not self.layers,
+                "init",
+                self.init,
+                "random for kind=bilstm (no transformer layers to copy; word embeddings via embedding_init)",
+            )
         for key in ("embedding_dim", "hidden_size", "num_layers", "mlp_hidden"):
             check(getattr(self, key) >= 1, key, getattr(self, key), "an integer >= 1")
         check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a probability in [0, 1)")
@@ -161,10 +183,24 @@ class DistillMethodConfig(MethodConfig):
     learning_rate: float | None = None
 
     def __post_init__(self):
-        check(self.max_epochs is None or self.max_epochs >= 1, "max_epochs", self.max_epochs, "null or an integer >= 1")
-        check(self.max_steps is None or self.max_steps >= 1, "max_steps", self.max_steps, "null or an integer >= 1")
-        check(self.learning_rate is None or 0 < self.learning_rate < 1, "learning_rate", self.learning_rate,
-              "null or a number in (0, 1)")
+        check(
+            self.max_epochs is None or self.max_epochs >= 1,
+            "max_epochs",
+            self.max_epochs,
+            "null or an integer >= 1",
+        )
+        check(
+            self.max_steps is None or self.max_steps >= 1,
+            "max_steps",
+            self.max_steps,
+            "null or an integer >= 1",
+        )
+        check(
+            self.learning_rate is None or 0 < self.learning_rate < 1,
+            "learning_rate",
+            self.learning_rate,
+            "null or a number in (0, 1)",
+        )
 
 
 @dataclass(frozen=True)
@@ -229,9 +265,13 @@ def validate_distill(cfg) -> None:
     """
     distill: DistillConfig = cfg.section("distill")
     pair: PairConfig = cfg.section("pair")
-    check(pair.teacher == cfg.model.name, "pair.teacher", pair.teacher,
-          f"the run's model (model={cfg.model.name}); the teacher is the fine-tuned baseline of `model`, "
-          f"so run with model={pair.teacher}")
+    check(
+        pair.teacher == cfg.model.name,
+        "pair.teacher",
+        pair.teacher,
+        f"the run's model (model={cfg.model.name}); the teacher is the fine-tuned baseline of `model`, "
+        f"so run with model={pair.teacher}",
+    )
     student = pair.student
     teacher_shape = preset_shape(cfg.model)
     teacher_tok = cfg.model.tokenizer or cfg.model.pretrained or cfg.model.name
@@ -239,32 +279,55 @@ def validate_distill(cfg) -> None:
     s_tok = student_tokenizer(student, teacher_tok)
     if s_tok != teacher_tok:
         need = "token-aligned losses (hidden/attention/embedding)" if intermediate else "its inputs"
-        raise ConfigError("pair.student.tokenizer", s_tok,
-                          f"the teacher's tokenizer {teacher_tok!r}: the data is tokenized once with it and "
-                          f"the student needs the same token ids for {need}")
+        raise ConfigError(
+            "pair.student.tokenizer",
+            s_tok,
+            f"the teacher's tokenizer {teacher_tok!r}: the data is tokenized once with it and "
+            f"the student needs the same token ids for {need}",
+        )
     if student.kind == "bilstm":
         for key in ("hidden_weight", "attention_weight", "embedding_weight"):
-            check(getattr(distill, key) == 0, f"distill.{key}", getattr(distill, key),
-                  "0 for a BiLSTM student (it has no transformer layers to match): use distill=logit")
+            check(
+                getattr(distill, key) == 0,
+                f"distill.{key}",
+                getattr(distill, key),
+                "0 for a BiLSTM student (it has no transformer layers to match): use distill=logit",
+            )
         if student.embedding_init == "teacher" and teacher_shape is not None:
-            check(student.embedding_dim == teacher_shape.width, "pair.student.embedding_dim", student.embedding_dim,
-                  f"the teacher's width {teacher_shape.width} with embedding_init=teacher")
+            check(
+                student.embedding_dim == teacher_shape.width,
+                "pair.student.embedding_dim",
+                student.embedding_dim,
+                f"the teacher's width {teacher_shape.width} with embedding_init=teacher",
+            )
         return
     if teacher_shape is None:
         return
     if student.init == "teacher_layers":
         bad = [i for i in student.layers if not 0 <= i < teacher_shape.layers]
-        check(not bad, "pair.student.layers", list(student.layers),
-              f"indices in 0..{teacher_shape.layers - 1} (the teacher has {teacher_shape.layers} layers)")
+        check(
+            not bad,
+            "pair.student.layers",
+            list(student.layers),
+            f"indices in 0..{teacher_shape.layers - 1} (the teacher has {teacher_shape.layers} layers)",
+        )
     depth = student_depth(student)
     if depth is None:
         return
     if pair.layer_map is not None:
-        check(len(pair.layer_map) == depth, "pair.layer_map", list(pair.layer_map),
-              f"one teacher layer per student layer ({depth} entries)")
+        check(
+            len(pair.layer_map) == depth,
+            "pair.layer_map",
+            list(pair.layer_map),
+            f"one teacher layer per student layer ({depth} entries)",
+        )
         bad = [t for t in pair.layer_map if not 0 <= t < teacher_shape.layers]
-        check(not bad, "pair.layer_map", list(pair.layer_map),
-              f"teacher layers in 0..{teacher_shape.layers - 1} (the teacher has {teacher_shape.layers} layers)")
+        check(
+            not bad,
+            "pair.layer_map",
+            list(pair.layer_map),
+            f"teacher layers in 0..{teacher_shape.layers - 1} (the teacher has {teacher_shape.layers} layers)",
+        )
     elif intermediate:
         try:
             resolve_layer_map(distill.layer_map, depth, teacher_shape.layers)

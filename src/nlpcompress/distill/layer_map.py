@@ -23,8 +23,9 @@ def last_map(student_layers: int, teacher_layers: int) -> list[int]:
     return [teacher_layers - student_layers + i for i in range(student_layers)]
 
 
-def resolve_layer_map(strategy: str, student_layers: int, teacher_layers: int,
-                      explicit: Sequence[int] | None = None) -> list[int]:
+def resolve_layer_map(
+    strategy: str, student_layers: int, teacher_layers: int, explicit: Sequence[int] | None = None
+) -> list[int]:
     """The layer map: ``explicit`` when given, else ``strategy`` (``skip`` or ``last``).
 
     Raises:
@@ -34,7 +35,9 @@ def resolve_layer_map(strategy: str, student_layers: int, teacher_layers: int,
     if explicit is not None:
         mapping = list(explicit)
         if len(mapping) != student_layers:
-            raise ValueError(f"layer map has {len(mapping)} entries for a {student_layers}-layer student")
+            raise ValueError(
+                f"layer map has {len(mapping)} entries for a {student_layers}-layer student"
+            )
     elif strategy == "skip":
         mapping = skip_map(student_layers, teacher_layers)
     elif strategy == "last":
@@ -49,6 +52,10 @@ def resolve_layer_map(strategy: str, student_layers: int, teacher_layers: int,
 
 def _check_depths(student_layers: int, teacher_layers: int) -> None:
     if student_layers < 1 or teacher_layers < 1:
-        raise ValueError(f"depths must be >= 1, got student {student_layers}, teacher {teacher_layers}")
+        raise ValueError(
+            f"depths must be >= 1, got student {student_layers}, teacher {teacher_layers}"
+        )
     if student_layers > teacher_layers:
-        raise ValueError(f"student ({student_layers} layers) deeper than teacher ({teacher_layers})")
+        raise ValueError(
+            f"student ({student_layers} layers) deeper than teacher ({teacher_layers})"
+        )

@@ -52,7 +52,9 @@ def kd_loss(
     return alpha * soft + (1.0 - alpha) * hard
 
 
-def soft_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+def soft_kl(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """``KL(softmax(z_t/T) || softmax(z_s/T))``, batch mean; no gradient flows to the teacher.
 
     Args:
@@ -88,7 +90,9 @@ def hidden_mse(
     h_s = projection(student_hidden) if projection is not None else student_hidden
     h_t = teacher_hidden.detach().to(h_s.dtype)
     if h_s.shape != h_t.shape:
-        raise ValueError(f"hidden shapes differ: student {tuple(h_s.shape)} vs teacher {tuple(h_t.shape)}; add a projection")
+        raise ValueError(
+            f"hidden shapes differ: student {tuple(h_s.shape)} vs teacher {tuple(h_t.shape)}; add a projection"
+        )
     sq = (h_s - h_t).pow(2)
     if mask is None:
         return sq.mean()
@@ -133,7 +137,7 @@ def _pair_mask(mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     if mask is None:
         return torch.ones_like(like[:, :1])
     m = mask.to(like.dtype)
-    return (m[:, None, :, None] * m[:, None, None, :])
+    return m[:, None, :, None] * m[:, None, None, :]
 
 
 def attention_mse(

@@ -71,18 +71,35 @@ class DistillObjective(nn.Module):
         teacher_width: teacher hidden size.
     """
 
-    def __init__(self, weights: LossWeights, layer_map: list[int], student_width: int = 0, teacher_width: int = 0):
+    def __init__(
+        self,
+        weights: LossWeights,
+        layer_map: list[int],
+        student_width: int = 0,
+        teacher_width: int = 0,
+    ):
         super().__init__()
         self.weights = weights
         self.layer_map = list(layer_map)
         project = student_width != teacher_width and student_width > 0
-        self.hidden_proj = nn.ModuleList(
-            nn.Linear(student_width, teacher_width) for _ in self.layer_map
-        ) if project and weights.hidden_weight > 0 else None
-        self.embedding_proj = nn.Linear(student_width, teacher_width) if project and weights.embedding_weight > 0 else None
+        self.hidden_proj = (
+            nn.ModuleList(nn.Linear(student_width, teacher_width) for _ in self.layer_map)
+            if project and weights.hidden_weight > 0
+            else None
+        )
+        self.embedding_proj = (
+            nn.Linear(student_width, teacher_width)
+            if project and weights.embedding_weight > 0
+            else None
+        )
 
-    def forward(self, student: Outputs, teacher: Outputs | None, labels: torch.Tensor,
-                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self,
+        student: Outputs,
+        teacher: Outputs | None,
+        labels: torch.Tensor,
+        mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its detached parts (``kd``, ``hidden``, ``attention``, ``embedding``)."""
         w = self.weights
         t_logits = teacher.logits if teacher is not None else None
@@ -90,26 +107,36 @@ class DistillObjective(nn.Module):
         parts = {"kd": total.detach()}
         if w.hidden_weight > 0:
             terms = [
-                losses.hidden_mse(student.hidden[i], teacher.hidden[t], mask,
-                                  self.hidden_proj[i] if self.hidden_proj is not None else None)
+                losses.hidden_mse(
+                    student.hidden[i],
+                    teacher.hidden[t],
+                    mask,
+                    self.hidden_proj[i] if self.hidden_proj is not None else None,
+                )
                 for i, t in enumerate(self.layer_map)
             ]
             hidden = torch.stack(terms).mean()
             total = total + w.hidden_weight * hidden
             parts["hidden"] = hidden.detach()
         if w.attention_weight > 0:
-            terms = [self._attention(student.attentions[i], teacher.attentions[t], mask)
-                     for i, t in enumerate(self.layer_map)]
+            terms = [
+                self._attention(student.attentions[i], teacher.attentions[t], mask)
+                for i, t in enumerate(self.layer_map)
+            ]
             attention = torch.stack(terms).mean()
             total = total + w.attention_weight * attention
             parts["attention"] = attention.detach()
         if w.embedding_weight > 0:
-            emb = losses.embedding_mse(student.embeddings, teacher.embeddings, mask, self.embedding_proj)
+            emb = losses.embedding_mse(
+                student.embeddings, teacher.embeddings, mask, self.embedding_proj
+            )
             total = total + w.embedding_weight * emb
             parts["embedding"] = emb.detach()
         return total, parts
 
-    def _attention(self, s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    def _attention(
+        self, s: torch.Tensor, t: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
         if self.weights.attention_loss == "kl":
             return losses.attention_kl(s.softmax(-1), t.softmax(-1), mask)
         return losses.attention_mse(s, t, mask)

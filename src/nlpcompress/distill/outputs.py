@@ -13,9 +13,15 @@ from nlpcompress.distill.objective import Outputs
 from nlpcompress.methods.base import logits_of
 
 
-def run_model(model: nn.Module, batch: Mapping[str, torch.Tensor], *, hidden: bool = False,
-              embeddings: bool = False, attentions: bool = False,
-              layers: Iterable[int] | None = None) -> Outputs:
+def run_model(
+    model: nn.Module,
+    batch: Mapping[str, torch.Tensor],
+    *,
+    hidden: bool = False,
+    embeddings: bool = False,
+    attentions: bool = False,
+    layers: Iterable[int] | None = None,
+) -> Outputs:
     """Forward ``model`` and keep logits plus the requested intermediate tensors.
 
     Args:
@@ -38,9 +44,13 @@ def run_model(model: nn.Module, batch: Mapping[str, torch.Tensor], *, hidden: bo
     keep = set(layers) if layers is not None else None
     result = Outputs(logits=out.logits)
     if hidden:
-        result.hidden = {i: h for i, h in enumerate(out.hidden_states[1:]) if keep is None or i in keep}
+        result.hidden = {
+            i: h for i, h in enumerate(out.hidden_states[1:]) if keep is None or i in keep
+        }
     if embeddings:
         result.embeddings = out.hidden_states[0]
     if attentions:
-        result.attentions = {i: a for i, a in enumerate(out.attentions) if keep is None or i in keep}
+        result.attentions = {
+            i: a for i, a in enumerate(out.attentions) if keep is None or i in keep
+        }
     return result

@@ -19,8 +19,13 @@ from torch import nn
 
 def transformer_layers(model: nn.Module) -> nn.ModuleList:
     """The ModuleList of transformer blocks of a BERT/RoBERTa/DistilBERT classifier."""
-    for path in ("bert.encoder.layer", "roberta.encoder.layer", "distilbert.transformer.layer",
-                 "encoder.layer", "transformer.layer"):
+    for path in (
+        "bert.encoder.layer",
+        "roberta.encoder.layer",
+        "distilbert.transformer.layer",
+        "encoder.layer",
+        "transformer.layer",
+    ):
         obj = model
         for attr in path.split("."):
             obj = getattr(obj, attr, None)
@@ -42,7 +47,11 @@ def num_layers(model: nn.Module) -> int:
 def hidden_width(model: nn.Module) -> int:
     """Hidden size of a Hugging Face model, or 0."""
     config = getattr(model, "config", None)
-    return int(getattr(config, "hidden_size", getattr(config, "dim", 0)) or 0) if config is not None else 0
+    return (
+        int(getattr(config, "hidden_size", getattr(config, "dim", 0)) or 0)
+        if config is not None
+        else 0
+    )
 
 
 def layer_dropped_student(teacher: nn.Module, layers: Sequence[int]) -> nn.Module:
@@ -57,7 +66,9 @@ def layer_dropped_student(teacher: nn.Module, layers: Sequence[int]) -> nn.Modul
     """
     depth = num_layers(teacher)
     if not layers or any(not 0 <= i < depth for i in layers):
-        raise ValueError(f"student layers {list(layers)} must be non-empty indices into the teacher's {depth} layers")
+        raise ValueError(
+            f"student layers {list(layers)} must be non-empty indices into the teacher's {depth} layers"
+        )
     student = copy.deepcopy(teacher)
     kept = transformer_layers(student)
     new = nn.ModuleList(kept[i] for i in layers)
@@ -110,12 +121,28 @@ class BiLSTMClassifier(nn.Module):
         padding_idx: the tokenizer's pad id.
     """
 
-    def __init__(self, vocab_size: int, num_labels: int, embedding_dim: int = 300, hidden_size: int = 300,
-                 num_layers: int = 1, mlp_hidden: int = 400, dropout: float = 0.1, padding_idx: int = 0):
+    def __init__(
+        self,
+        vocab_size: int,
+        num_labels: int,
+        embedding_dim: int = 300,
+        hidden_size: int = 300,
+        num_layers: int = 1,
+        mlp_hidden: int = 400,
+        dropout: float = 0.1,
+        padding_idx: int = 0,
+    ):
         super().__init__()
-        self.spec = dict(vocab_size=vocab_size, num_labels=num_labels, embedding_dim=embedding_dim,
-                            hidden_size=hidden_size, num_layers=num_layers, mlp_hidden=mlp_hidden,
-                            dropout=dropout, padding_idx=padding_idx)
+        self.spec = dict(
+            vocab_size=vocab_size,
+            num_labels=num_labels,
+            embedding_dim=embedding_dim,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            mlp_hidden=mlp_hidden,
+            dropout=dropout,
+            padding_idx=padding_idx,
+        )
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=padding_idx)
         self.forward_lstms = nn.ModuleList()
         self.backward_lstms = nn.ModuleList()
@@ -125,10 +152,17 @@ class BiLSTMClassifier(nn.Module):
             self.backward_lstms.append(nn.LSTM(width, hidden_size, batch_first=True))
             width = 2 * hidden_size
         self.dropout = nn.Dropout(dropout)
-        self.mlp = nn.Sequential(nn.Linear(2 * hidden_size, mlp_hidden), nn.ReLU(), nn.Linear(mlp_hidden, num_labels))
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * hidden_size, mlp_hidden), nn.ReLU(), nn.Linear(mlp_hidden, num_labels)
+        )
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, **_: object) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        **_: object,
+    ) -> torch.Tensor:
         """``(B, L)`` token ids (right-padded) -> ``(B, num_labels)`` logits."""
         b, length = input_ids.shape
         if attention_mask is None:
@@ -146,7 +180,7 @@ class BiLSTMClassifier(nn.Module):
             x = torch.cat([fwd, bwd], dim=-1)
         last = (lengths - 1).clamp_min(0)
         h_fwd = _gather_time(x[..., : x.shape[-1] // 2], last[:, None]).squeeze(1)
-        h_bwd = x[:, 0, x.shape[-1] // 2:]
+        h_bwd = x[:, 0, x.shape[-1] // 2 :]
         return self.mlp(self.dropout(torch.cat([h_fwd, h_bwd], dim=-1)))
 
 
@@ -155,19 +189,39 @@ def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
-def bilstm_student(teacher: nn.Module | None, vocab_size: int, num_labels: int, *, embedding_dim: int,
-                   hidden_size: int, num_layers: int, mlp_hidden: int, dropout: float, padding_idx: int,
-                   embedding_init: str) -> BiLSTMClassifier:
+def bilstm_student(
+    teacher: nn.Module | None,
+    vocab_size: int,
+    num_labels: int,
+    *,
+    embedding_dim: int,
+    hidden_size: int,
+    num_layers: int,
+    mlp_hidden: int,
+    dropout: float,
+    padding_idx: int,
+    embedding_init: str,
+) -> BiLSTMClassifier:
     """A :class:`BiLSTMClassifier`; ``embedding_init="teacher"`` copies the teacher's word
     embeddings (then ``embedding_dim`` must equal the teacher's width)."""
-    student = BiLSTMClassifier(vocab_size, num_labels, embedding_dim, hidden_size, num_layers,
-                               mlp_hidden, dropout, padding_idx)
+    student = BiLSTMClassifier(
+        vocab_size,
+        num_labels,
+        embedding_dim,
+        hidden_size,
+        num_layers,
+        mlp_hidden,
+        dropout,
+        padding_idx,
+    )
     if embedding_init == "teacher":
         if teacher is None:
             raise ValueError("embedding_init=teacher needs a teacher")
         words = teacher.get_input_embeddings().weight.detach()
         if tuple(words.shape) != tuple(student.embedding.weight.shape):
-            raise ValueError(f"teacher word embeddings {tuple(words.shape)} do not fit the student's {tuple(student.embedding.weight.shape)}")
+            raise ValueError(
+                f"teacher word embeddings {tuple(words.shape)} do not fit the student's {tuple(student.embedding.weight.shape)}"
+            )
         with torch.no_grad():
             student.embedding.weight.copy_(words)
     return student

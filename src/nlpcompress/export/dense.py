@@ -11,8 +11,12 @@ from nlpcompress.export.format import ExportedArtifact, encode_dense, write_arti
 from nlpcompress.models.builders import hf_meta
 
 
-def export_dense(model: nn.Module, stem: Path, dtype: torch.dtype | None = None) -> ExportedArtifact:
+def export_dense(
+    model: nn.Module, stem: Path, dtype: torch.dtype | None = None
+) -> ExportedArtifact:
     """Write ``model``'s parameters (and persistent buffers) densely (fp32 unless ``dtype``)."""
     state = {k: v for k, v in model.state_dict().items() if not k.endswith("position_ids")}
-    tensors = {k: encode_dense(v, dtype if v.is_floating_point() else None) for k, v in state.items()}
+    tensors = {
+        k: encode_dense(v, dtype if v.is_floating_point() else None) for k, v in state.items()
+    }
     return write_artifact(stem, tensors, hf_meta(model))

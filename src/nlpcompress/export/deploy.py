@@ -53,7 +53,11 @@ class _LogitsOnly(nn.Module):
         self.model = model
 
     def forward(self, input_ids, attention_mask, token_type_ids):
-        return logits_of(self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids))
+        return logits_of(
+            self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+        )
 
 
 def export_onnx(model: nn.Module, path: Path, opset: int = 17, fuse: bool = True) -> Path:
@@ -71,19 +75,33 @@ def export_onnx(model: nn.Module, path: Path, opset: int = 17, fuse: bool = True
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = _LogitsOnly(model).eval()
-    example = (torch.ones(1, 16, dtype=torch.long), torch.ones(1, 16, dtype=torch.long), torch.zeros(1, 16, dtype=torch.long))
+    example = (
+        torch.ones(1, 16, dtype=torch.long),
+        torch.ones(1, 16, dtype=torch.long),
+        torch.zeros(1, 16, dtype=torch.long),
+    )
     axes = {name: {0: "batch", 1: "sequence"} for name in ONNX_INPUTS}
     axes["logits"] = {0: "batch"}
     raw = path.with_suffix(".raw.onnx")
     with torch.no_grad():
-        torch.onnx.export(wrapper, example, str(raw), input_names=list(ONNX_INPUTS), output_names=["logits"],
-                          dynamic_axes=axes, opset_version=opset, dynamo=False)
+        torch.onnx.export(
+            wrapper,
+            example,
+            str(raw),
+            input_names=list(ONNX_INPUTS),
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
     config = getattr(model, "config", None)
     if fuse and getattr(config, "model_type", "") in ("bert", "roberta", "distilbert"):
         from onnxruntime.transformers.optimizer import optimize_model
 
         heads, width = _fusion_shape(model) or (0, 0)  # 0: layer norm/GELU fusions only
-        optimize_model(str(raw), model_type="bert", num_heads=heads, hidden_size=width).save_model_to_file(str(path))
+        optimize_model(
+            str(raw), model_type="bert", num_heads=heads, hidden_size=width
+        ).save_model_to_file(str(path))
         raw.unlink()
     else:
         raw.rename(path)
@@ -97,8 +115,11 @@ def _fusion_shape(model: nn.Module) -> tuple[int, int] | None:
     hidden size, and ORT silently skips the fusion when told the hidden size instead. Layers
     pruned to different head counts cannot share one fusion setting and stay unfused.
     """
-    shapes = {(m.num_attention_heads, m.num_attention_heads * m.attention_head_size)
-              for m in model.modules() if hasattr(m, "attention_head_size") and hasattr(m, "query")}
+    shapes = {
+        (m.num_attention_heads, m.num_attention_heads * m.attention_head_size)
+        for m in model.modules()
+        if hasattr(m, "attention_head_size") and hasattr(m, "query")
+    }
     return shapes.pop() if len(shapes) == 1 else None
 
 

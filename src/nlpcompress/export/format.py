@@ -78,7 +78,9 @@ def encode_dense(tensor: torch.Tensor, dtype: torch.dtype | None = None) -> Enco
     t = tensor.detach().contiguous()
     if dtype is not None:
         t = t.to(dtype)
-    return EncodedTensor("dense", tuple(tensor.shape), {"data": t.cpu()}, {"dtype": str(tensor.dtype)})
+    return EncodedTensor(
+        "dense", tuple(tensor.shape), {"data": t.cpu()}, {"dtype": str(tensor.dtype)}
+    )
 
 
 @register_decoder("dense")
@@ -119,7 +121,9 @@ class ExportedArtifact:
         return sum(p.stat().st_size for p in self.files)
 
 
-def write_artifact(stem: Path, tensors: dict[str, EncodedTensor], meta: dict[str, Any]) -> ExportedArtifact:
+def write_artifact(
+    stem: Path, tensors: dict[str, EncodedTensor], meta: dict[str, Any]
+) -> ExportedArtifact:
     """Write ``stem.safetensors`` and ``stem.json``.
 
     Args:
@@ -129,14 +133,28 @@ def write_artifact(stem: Path, tensors: dict[str, EncodedTensor], meta: dict[str
     """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    flat = {f"{name}::{part}": t.contiguous() for name, enc in tensors.items() for part, t in enc.parts.items()}
+    flat = {
+        f"{name}::{part}": t.contiguous()
+        for name, enc in tensors.items()
+        for part, t in enc.parts.items()
+    }
     index = {
-        name: {"encoding": enc.encoding, "shape": list(enc.shape), "parts": sorted(enc.parts), "attrs": enc.attrs}
+        name: {
+            "encoding": enc.encoding,
+            "shape": list(enc.shape),
+            "parts": sorted(enc.parts),
+            "attrs": enc.attrs,
+        }
         for name, enc in tensors.items()
     }
     payload, metadata = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     save_file(flat, str(payload))
-    metadata.write_text(json.dumps({"format_version": FORMAT_VERSION, "meta": meta, "tensors": index}, separators=(",", ":")))
+    metadata.write_text(
+        json.dumps(
+            {"format_version": FORMAT_VERSION, "meta": meta, "tensors": index},
+            separators=(",", ":"),
+        )
+    )
     return ExportedArtifact(payload, metadata, tensors)
 
 
@@ -146,7 +164,12 @@ def read_artifact(stem: Path) -> tuple[dict[str, EncodedTensor], dict[str, Any]]
     doc = json.loads(stem.with_suffix(".json").read_text())
     flat = load_file(str(stem.with_suffix(".safetensors")))
     tensors = {
-        name: EncodedTensor(info["encoding"], tuple(info["shape"]), {p: flat[f"{name}::{p}"] for p in info["parts"]}, info["attrs"])
+        name: EncodedTensor(
+            info["encoding"],
+            tuple(info["shape"]),
+            {p: flat[f"{name}::{p}"] for p in info["parts"]},
+            info["attrs"],
+        )
         for name, info in doc["tensors"].items()
     }
     return tensors, doc["meta"]

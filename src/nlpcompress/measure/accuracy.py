@@ -23,7 +23,9 @@ def torch_predictor(model: torch.nn.Module) -> Predictor:
 
 
 @torch.no_grad()
-def accuracy_f1(predict: Predictor, batches: Iterable[dict[str, torch.Tensor]], num_labels: int) -> dict[str, float]:
+def accuracy_f1(
+    predict: Predictor, batches: Iterable[dict[str, torch.Tensor]], num_labels: int
+) -> dict[str, float]:
     """``acc`` (micro) and ``f1`` (macro over classes) of ``predict`` on ``batches``."""
     preds, labels = [], []
     for batch in batches:
@@ -36,7 +38,9 @@ def accuracy_f1(predict: Predictor, batches: Iterable[dict[str, torch.Tensor]], 
     }
 
 
-def evaluate_splits(model_or_predict, datamodule, splits: tuple[str, ...] = ("val", "test")) -> dict[str, float]:
+def evaluate_splits(
+    model_or_predict, datamodule, splits: tuple[str, ...] = ("val", "test")
+) -> dict[str, float]:
     """``{"val/acc", "val/f1", "test/acc", "test/f1"}`` for a model or a predictor function."""
     if isinstance(model_or_predict, torch.nn.Module):
         model_or_predict.eval()

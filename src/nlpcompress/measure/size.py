@@ -25,12 +25,20 @@ def layer_records(artifact: ExportedArtifact) -> list[LayerRecord]:
         tensor = decode(enc)
         numel = max(1, enc.numel)
         zeros = numel - int(torch.count_nonzero(tensor)) if tensor.is_floating_point() else 0
-        rows.append(LayerRecord(name, enc.shape, 8.0 * enc.stored_bytes / numel, zeros / numel, enc.encoding))
+        rows.append(
+            LayerRecord(
+                name, enc.shape, 8.0 * enc.stored_bytes / numel, zeros / numel, enc.encoding
+            )
+        )
     return rows
 
 
-def size_metrics(artifact: ExportedArtifact, fp32_bytes: int | None, records: list[LayerRecord] | None = None,
-                 fp32_encoder_bytes: int | None = None) -> dict[str, float]:
+def size_metrics(
+    artifact: ExportedArtifact,
+    fp32_bytes: int | None,
+    records: list[LayerRecord] | None = None,
+    fp32_encoder_bytes: int | None = None,
+) -> dict[str, float]:
     """``size/*`` metrics of an exported artifact.
 
     * ``size/bytes``: bytes of the files written (payload + metadata).
@@ -44,7 +52,9 @@ def size_metrics(artifact: ExportedArtifact, fp32_bytes: int | None, records: li
     params = sum(int(torch.Size(r.shape).numel()) for r in records)
     nonzero = sum(round(torch.Size(r.shape).numel() * (1 - r.sparsity)) for r in records)
     stored = sum(enc.stored_bytes for enc in artifact.tensors.values())
-    encoder = sum(enc.stored_bytes for name, enc in artifact.tensors.items() if is_encoder_tensor(name))
+    encoder = sum(
+        enc.stored_bytes for name, enc in artifact.tensors.items() if is_encoder_tensor(name)
+    )
     out = {
         "size/bytes": float(artifact.bytes),
         "size/params": float(params),
@@ -60,7 +70,9 @@ def size_metrics(artifact: ExportedArtifact, fp32_bytes: int | None, records: li
 
 
 def encoder_bytes(artifact: ExportedArtifact) -> int:
-    return sum(enc.stored_bytes for name, enc in artifact.tensors.items() if is_encoder_tensor(name))
+    return sum(
+        enc.stored_bytes for name, enc in artifact.tensors.items() if is_encoder_tensor(name)
+    )
 
 
 def write_layer_csv(records: list[LayerRecord], path: Path) -> Path:
@@ -69,7 +81,15 @@ def write_layer_csv(records: list[LayerRecord], path: Path) -> Path:
         writer = csv.writer(fh)
         writer.writerow(["name", "shape", "stored_bits", "sparsity", "encoding"])
         for r in records:
-            writer.writerow([r.name, "x".join(map(str, r.shape)), f"{r.stored_bits:.3f}", f"{r.sparsity:.4f}", r.encoding])
+            writer.writerow(
+                [
+                    r.name,
+                    "x".join(map(str, r.shape)),
+                    f"{r.stored_bits:.3f}",
+                    f"{r.sparsity:.4f}",
+                    r.encoding,
+                ]
+            )
     return path
 
 

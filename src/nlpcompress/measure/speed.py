@@ -33,7 +33,9 @@ class SpeedResult:
     latencies_ms: list[float]
 
 
-def synthetic_inputs(batch: int, seq: int, seed: int = 0, vocab: int = 30000) -> dict[str, torch.Tensor]:
+def synthetic_inputs(
+    batch: int, seq: int, seed: int = 0, vocab: int = 30000
+) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     return {
         "input_ids": torch.randint(1000, vocab, (batch, seq), generator=gen),
@@ -51,7 +53,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @torch.inference_mode()
-def time_torch(module: torch.nn.Module, inputs: dict[str, torch.Tensor], warmup: int, iters: int) -> list[float]:
+def time_torch(
+    module: torch.nn.Module, inputs: dict[str, torch.Tensor], warmup: int, iters: int
+) -> list[float]:
     module.eval()
     for _ in range(warmup):
         module(**inputs)
@@ -63,12 +67,26 @@ def time_torch(module: torch.nn.Module, inputs: dict[str, torch.Tensor], warmup:
     return out
 
 
-def time_onnx(path, batch: int, seq: int, threads: int, warmup: int, iters: int, seed: int = 0) -> list[float]:
-    cmd = [sys.executable, "-m", "nlpcompress.measure.ort_worker", str(path), str(batch), str(seq), str(threads),
-           str(warmup), str(iters), str(seed)]
+def time_onnx(
+    path, batch: int, seq: int, threads: int, warmup: int, iters: int, seed: int = 0
+) -> list[float]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "nlpcompress.measure.ort_worker",
+        str(path),
+        str(batch),
+        str(seq),
+        str(threads),
+        str(warmup),
+        str(iters),
+        str(seed),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"ONNX timing failed for {path}: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}")
+        raise RuntimeError(
+            f"ONNX timing failed for {path}: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}"
+        )
     return json.loads(done.stdout.strip().splitlines()[-1])["ms"]
 
 
@@ -80,7 +98,9 @@ def _time(dep: Deployable, batch: int, seq: int, cfg: MeasureConfig, iters: int)
     return time_torch(dep.module, synthetic_inputs(batch, seq), warmup, iters)
 
 
-def compare(candidates: dict[str, Deployable], cfg: MeasureConfig, progress: bool = False) -> dict[str, SpeedResult]:
+def compare(
+    candidates: dict[str, Deployable], cfg: MeasureConfig, progress: bool = False
+) -> dict[str, SpeedResult]:
     """Time every candidate in alternating rounds; returns a result per name.
 
     Args:
@@ -98,12 +118,18 @@ def compare(candidates: dict[str, Deployable], cfg: MeasureConfig, progress: boo
             names = list(candidates) if r % 2 == 0 else list(reversed(candidates))
             for name in names:
                 lat[name] += _time(candidates[name], 1, cfg.seq_length, cfg, per_round)
-                thr[name] += _time(candidates[name], cfg.throughput_batch, cfg.seq_length, cfg, thr_round)
+                thr[name] += _time(
+                    candidates[name], cfg.throughput_batch, cfg.seq_length, cfg, thr_round
+                )
     finally:
         torch.set_num_threads(previous)
     return {
-        n: SpeedResult(percentile(lat[n], 50), percentile(lat[n], 90),
-                       cfg.throughput_batch * 1000.0 / statistics.median(thr[n]), lat[n])
+        n: SpeedResult(
+            percentile(lat[n], 50),
+            percentile(lat[n], 90),
+            cfg.throughput_batch * 1000.0 / statistics.median(thr[n]),
+            lat[n],
+        )
         for n in candidates
     }
 

@@ -60,7 +60,11 @@ def load_teacher(ctx: MethodContext, pair: PairConfig) -> tuple[nn.Module, str, 
 
         stem = Path(pair.teacher_checkpoint)
         if not stem.with_suffix(".json").is_file():
-            raise ConfigError("pair.teacher_checkpoint", pair.teacher_checkpoint, "the stem of a stored model (.json + .safetensors)")
+            raise ConfigError(
+                "pair.teacher_checkpoint",
+                pair.teacher_checkpoint,
+                "the stem of a stored model (.json + .safetensors)",
+            )
         teacher = load_model(stem)
         check_teacher_labels(teacher, ctx.datamodule.num_labels)
         acc = evaluate_splits(teacher, ctx.datamodule, ("test",))["test/acc"]
@@ -72,36 +76,60 @@ def check_teacher_labels(teacher: nn.Module, num_labels: int) -> None:
     """ConfigError unless the teacher was fine-tuned on as many labels as the task has."""
     got = getattr(getattr(teacher, "config", None), "num_labels", None)
     if got is not None and got != num_labels:
-        raise ConfigError("pair.teacher", got, f"a teacher fine-tuned on this task's {num_labels} labels "
-                                               f"(it predicts {got})")
+        raise ConfigError(
+            "pair.teacher",
+            got,
+            f"a teacher fine-tuned on this task's {num_labels} labels (it predicts {got})",
+        )
 
 
-def build_student(student: StudentConfig, teacher: nn.Module, num_labels: int, vocab_size: int,
-                  pad_id: int) -> nn.Module:
+def build_student(
+    student: StudentConfig, teacher: nn.Module, num_labels: int, vocab_size: int, pad_id: int
+) -> nn.Module:
     """The student described by ``student`` (see :class:`StudentConfig`)."""
     if student.kind == "bilstm":
-        return bilstm_student(teacher, vocab_size, num_labels, embedding_dim=student.embedding_dim,
-                              hidden_size=student.hidden_size, num_layers=student.num_layers,
-                              mlp_hidden=student.mlp_hidden, dropout=student.dropout, padding_idx=pad_id,
-                              embedding_init=student.embedding_init)
+        return bilstm_student(
+            teacher,
+            vocab_size,
+            num_labels,
+            embedding_dim=student.embedding_dim,
+            hidden_size=student.hidden_size,
+            num_layers=student.num_layers,
+            mlp_hidden=student.mlp_hidden,
+            dropout=student.dropout,
+            padding_idx=pad_id,
+            embedding_init=student.embedding_init,
+        )
     if student.init == "teacher_layers":
         return layer_dropped_student(teacher, student.layers)
     return bert_student(student.model, num_labels)
 
 
-def layer_map_for(distill: DistillConfig, pair: PairConfig, student: nn.Module, teacher: nn.Module) -> list[int]:
+def layer_map_for(
+    distill: DistillConfig, pair: PairConfig, student: nn.Module, teacher: nn.Module
+) -> list[int]:
     """The layer map, checked against the built models' depths (ConfigError otherwise)."""
     if not distill.weights.intermediate:
         return []
     try:
-        return resolve_layer_map(distill.layer_map, num_layers(student), num_layers(teacher), pair.layer_map)
+        return resolve_layer_map(
+            distill.layer_map, num_layers(student), num_layers(teacher), pair.layer_map
+        )
     except ValueError as err:
-        raise ConfigError("pair.layer_map" if pair.layer_map is not None else "distill.layer_map",
-                          pair.layer_map or distill.layer_map, str(err)) from None
+        raise ConfigError(
+            "pair.layer_map" if pair.layer_map is not None else "distill.layer_map",
+            pair.layer_map or distill.layer_map,
+            str(err),
+        ) from None
 
 
-def teacher_cache(ctx: MethodContext, distill: DistillConfig, teacher: nn.Module, teacher_id: str,
-                  layer_map: list[int]) -> tuple[TeacherCache | None, str]:
+def teacher_cache(
+    ctx: MethodContext,
+    distill: DistillConfig,
+    teacher: nn.Module,
+    teacher_id: str,
+    layer_map: list[int],
+) -> tuple[TeacherCache | None, str]:
     """The teacher-output cache for the training split, or None, and why."""
     w = distill.weights
     if not distill.cache_teacher or not w.needs_teacher:
@@ -118,19 +146,34 @@ def teacher_cache(ctx: MethodContext, distill: DistillConfig, teacher: nn.Module
         tokens = int(sum(len(ids) for ids in train["input_ids"]))
         need = hidden_bytes(tokens, hidden_width(teacher), len(layers) + int(embeddings))
         if need > distill.cache_max_mb * 2**20:
-            log.warning("teacher hidden states need %.0f MB > distill.cache_max_mb=%d: no cache, the teacher "
-                        "runs every step", need / 2**20, distill.cache_max_mb)
+            log.warning(
+                "teacher hidden states need %.0f MB > distill.cache_max_mb=%d: no cache, the teacher "
+                "runs every step",
+                need / 2**20,
+                distill.cache_max_mb,
+            )
             return None, f"off: hidden states need {need / 2**20:.0f} MB > cache_max_mb"
     key = cache_key(teacher_id, dm.data_fingerprint(), layers, embeddings)
     path = Path(ctx.cfg.paths.cache_dir) / "teacher_outputs" / f"{key}.pt"
-    loader = DataLoader(train.with_format("torch"), batch_size=dm.cfg.eval_batch_size, shuffle=False,
-                        collate_fn=dm.collate)
-    cache = load_or_compute(path, lambda: compute_teacher_cache(teacher, loader, len(train), layers, embeddings))
+    loader = DataLoader(
+        train.with_format("torch"),
+        batch_size=dm.cfg.eval_batch_size,
+        shuffle=False,
+        collate_fn=dm.collate,
+    )
+    cache = load_or_compute(
+        path, lambda: compute_teacher_cache(teacher, loader, len(train), layers, embeddings)
+    )
     what = "logits" + (f"+hidden{layers}" if layers else "") + ("+embeddings" if embeddings else "")
     return cache, what
 
 
-@register_method("distill", config_cls=DistillMethodConfig, sections=("distill", "pair"), validate=validate_distill)
+@register_method(
+    "distill",
+    config_cls=DistillMethodConfig,
+    sections=("distill", "pair"),
+    validate=validate_distill,
+)
 def run_distill(ctx: MethodContext) -> CompressedModel:
     """Distil the run's fine-tuned model into the ``pair`` student; see the module docstring."""
     cfg = ctx.cfg
@@ -147,15 +190,22 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
     # The teacher's embedding table covers every id the tokenizer can produce.
     get_emb = getattr(teacher, "get_input_embeddings", None)
     vocab = get_emb().num_embeddings if callable(get_emb) else len(tok)
-    student = build_student(pair.student, teacher, dm.num_labels, vocab, tok.pad_token_id or 0).train()
+    student = build_student(
+        pair.student, teacher, dm.num_labels, vocab, tok.pad_token_id or 0
+    ).train()
     layer_map = layer_map_for(distill, pair, student, teacher)
-    objective = DistillObjective(distill.weights, layer_map, hidden_width(student), hidden_width(teacher))
+    objective = DistillObjective(
+        distill.weights, layer_map, hidden_width(student), hidden_width(teacher)
+    )
 
     cache, cache_what = teacher_cache(ctx, distill, teacher, teacher_id, layer_map)
     needs_teacher = distill.weights.needs_teacher
-    trainer_cfg = replace(cfg.trainer, learning_rate=method.learning_rate or cfg.trainer.learning_rate)
-    module = DistillationModule(student, teacher if needs_teacher else None, objective, trainer_cfg,
-                                dm.num_labels, cache)
+    trainer_cfg = replace(
+        cfg.trainer, learning_rate=method.learning_rate or cfg.trainer.learning_rate
+    )
+    module = DistillationModule(
+        student, teacher if needs_teacher else None, objective, trainer_cfg, dm.num_labels, cache
+    )
     overrides = {}
     if method.max_epochs is not None:
         overrides["max_epochs"] = method.max_epochs
@@ -167,7 +217,9 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
     train_s = time.perf_counter() - start
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:
-        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+        module.load_state_dict(
+            torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        )
     student = module.model.eval()
 
     steps = max(1, int(trainer.global_step))
@@ -181,7 +233,9 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
         "distill/teacher_cache_used": float(cache is not None),
         "distill/teacher_cache_from_disk": float(cache is not None and cache.from_disk),
         "distill/teacher_forward_calls": float(sum(module.teacher_calls)),
-        "distill/teacher_forward_calls_last_epoch": float(module.teacher_calls[-1] if module.teacher_calls else 0),
+        "distill/teacher_forward_calls_last_epoch": float(
+            module.teacher_calls[-1] if module.teacher_calls else 0
+        ),
         "distill/student_params": float(s_params),
         "distill/teacher_params": float(t_params),
         "distill/param_ratio": s_params / t_params,
@@ -198,15 +252,28 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
             out["speed/speedup_vs_teacher"] = measured["speed/speedup_vs_fp32"]
         return out
 
-    kind = "BiLSTM" if isinstance(student, BiLSTMClassifier) else f"{num_layers(student)}-layer h{hidden_width(student)}"
+    kind = (
+        "BiLSTM"
+        if isinstance(student, BiLSTMClassifier)
+        else f"{num_layers(student)}-layer h{hidden_width(student)}"
+    )
     return CompressedModel(
         model=student,
         form=f"distilled student {pair.student.name} ({kind}, fp32)",
         materialized=True,
-        export=(lambda stem: export_bilstm(student, stem)) if isinstance(student, BiLSTMClassifier) else None,
-        tags={"teacher": pair.teacher, "student": pair.student.name, "pair": pair.name, "distill": distill.name,
-              "distill.alpha": str(distill.alpha), "distill.temperature": str(distill.temperature),
-              "distill.layer_map": ",".join(map(str, layer_map)) or "none", "distill.teacher_cache": cache_what},
+        export=(lambda stem: export_bilstm(student, stem))
+        if isinstance(student, BiLSTMClassifier)
+        else None,
+        tags={
+            "teacher": pair.teacher,
+            "student": pair.student.name,
+            "pair": pair.name,
+            "distill": distill.name,
+            "distill.alpha": str(distill.alpha),
+            "distill.temperature": str(distill.temperature),
+            "distill.layer_map": ",".join(map(str, layer_map)) or "none",
+            "distill.teacher_cache": cache_what,
+        },
         metrics=metrics,
         derived_metrics=derived,
     )

@@ -41,11 +41,20 @@ class MixedPrecisionMethodConfig(QATMethodConfig):
     def __post_init__(self):
         super().__post_init__()
         check(self.compare_steps >= 0, "compare_steps", self.compare_steps, "an integer >= 0")
-        check(self.compare_steps == 0 or self.compare_steps > self.probe_warmup, "probe_warmup", self.probe_warmup,
-              f"fewer than compare_steps={self.compare_steps}")
+        check(
+            self.compare_steps == 0 or self.compare_steps > self.probe_warmup,
+            "probe_warmup",
+            self.probe_warmup,
+            f"fewer than compare_steps={self.compare_steps}",
+        )
 
 
-@register_method("mixed_precision", config_cls=MixedPrecisionMethodConfig, sections=("quant",), validate=validate_quant)
+@register_method(
+    "mixed_precision",
+    config_cls=MixedPrecisionMethodConfig,
+    sections=("quant",),
+    validate=validate_quant,
+)
 def run_mixed_precision(ctx: MethodContext) -> CompressedModel:
     q, mcfg = ctx.cfg.section("quant"), ctx.cfg.method
     metrics = {}
@@ -53,11 +62,20 @@ def run_mixed_precision(ctx: MethodContext) -> CompressedModel:
     metrics |= alloc_metrics
     calibrate(model, ctx, q.calib_batches)
     if mcfg.compare_steps:
-        ref = copy.deepcopy(model)  # the same fake-quant model, trained briefly at the reference precision
+        ref = copy.deepcopy(
+            model
+        )  # the same fake-quant model, trained briefly at the reference precision
         probe_ref = TrainingProbe(mcfg.probe_warmup)
         ref_cfg = dataclasses.replace(mcfg, max_steps=mcfg.compare_steps, max_epochs=1)
-        train_quantized(ctx, qat_module(ctx, ref, ref_cfg), ref_cfg, mcfg.compare_precision, [probe_ref],
-                        checkpoint=False, limit_val_batches=0)
+        train_quantized(
+            ctx,
+            qat_module(ctx, ref, ref_cfg),
+            ref_cfg,
+            mcfg.compare_precision,
+            [probe_ref],
+            checkpoint=False,
+            limit_val_batches=0,
+        )
         metrics |= probe_ref.metrics("train_fp32")
         del ref
         release_memory()
@@ -66,9 +84,13 @@ def run_mixed_precision(ctx: MethodContext) -> CompressedModel:
     metrics["time/qat_train_s"] = train_quantized(ctx, module, mcfg, mcfg.precision, [probe])
     metrics |= probe.metrics("train")
     if mcfg.compare_steps and metrics.get("train_fp32/throughput_samples_s"):
-        metrics["train/throughput_speedup_vs_fp32"] = metrics["train/throughput_samples_s"] / metrics["train_fp32/throughput_samples_s"]
+        metrics["train/throughput_speedup_vs_fp32"] = (
+            metrics["train/throughput_samples_s"] / metrics["train_fp32/throughput_samples_s"]
+        )
         if metrics["train_fp32/peak_mem_mb"] > 0:
-            metrics["train/peak_mem_ratio_vs_fp32"] = metrics["train/peak_mem_mb"] / metrics["train_fp32/peak_mem_mb"]
+            metrics["train/peak_mem_ratio_vs_fp32"] = (
+                metrics["train/peak_mem_mb"] / metrics["train_fp32/peak_mem_mb"]
+            )
     result = quant_result(ctx, module.model.eval(), q, metrics)
     result.tags["train_precision"] = str(mcfg.precision)
     return result

@@ -44,11 +44,26 @@ class PipelineConfig:
     keep_zeros: bool = True
 
     def __post_init__(self):
-        check(len(self.stages) >= 1, "stages", self.stages, "a non-empty list of methods, e.g. [distill,prune,qat]")
+        check(
+            len(self.stages) >= 1,
+            "stages",
+            self.stages,
+            "a non-empty list of methods, e.g. [distill,prune,qat]",
+        )
         for stage in self.stages:
-            check(stage not in NOT_STAGES, "stages", stage, "compression methods (not pipeline or baseline)")
+            check(
+                stage not in NOT_STAGES,
+                "stages",
+                stage,
+                "compression methods (not pipeline or baseline)",
+            )
         for name in self.methods:
-            check(name in self.stages, f"methods.{name}", self.methods[name], f"knobs of a listed stage ({', '.join(self.stages)})")
+            check(
+                name in self.stages,
+                f"methods.{name}",
+                self.methods[name],
+                f"knobs of a listed stage ({', '.join(self.stages)})",
+            )
 
     def describe(self) -> str:
         return "+".join(self.stages)
@@ -56,7 +71,9 @@ class PipelineConfig:
 
 def stage_method_config(p: PipelineConfig, stage: str):
     spec = method_spec(stage)
-    return build_section(spec.config_cls, {"name": stage, **p.methods.get(stage, {})}, f"pipeline.methods.{stage}")
+    return build_section(
+        spec.config_cls, {"name": stage, **p.methods.get(stage, {})}, f"pipeline.methods.{stage}"
+    )
 
 
 def validate_pipeline(cfg) -> None:
@@ -119,17 +136,24 @@ def _with_callbacks(make_trainer, extra: list):
     return make
 
 
-@register_method("pipeline", config_cls=MethodConfig, sections=("pipeline",), validate=validate_pipeline)
+@register_method(
+    "pipeline", config_cls=MethodConfig, sections=("pipeline",), validate=validate_pipeline
+)
 def run_pipeline(ctx: MethodContext) -> CompressedModel:
     """Run the stages in order; log each stage's accuracy; return the last stage's result."""
     p: PipelineConfig = ctx.cfg.section("pipeline")
     model, result, metrics = ctx.start_model, None, {}
     for i, stage in enumerate(p.stages, start=1):
         prefix = f"stage{i}_{stage}"
-        callbacks = [KeepZeros(KeepZeros.masks_of(model))] if (p.keep_zeros and model is not None) else []
+        callbacks = (
+            [KeepZeros(KeepZeros.masks_of(model))] if (p.keep_zeros and model is not None) else []
+        )
         stage_ctx = dataclasses.replace(
-            ctx, cfg=dataclasses.replace(ctx.cfg, method=stage_method_config(p, stage)), stage=prefix,
-            start_model=model, make_trainer=_with_callbacks(ctx.make_trainer, callbacks),
+            ctx,
+            cfg=dataclasses.replace(ctx.cfg, method=stage_method_config(p, stage)),
+            stage=prefix,
+            start_model=model,
+            make_trainer=_with_callbacks(ctx.make_trainer, callbacks),
         )
         result = method_spec(stage).run(stage_ctx)
         model = result.model.eval()
@@ -137,5 +161,9 @@ def run_pipeline(ctx: MethodContext) -> CompressedModel:
         metrics |= {f"{prefix}/{k}": v for k, v in stage_metrics.items()}
         ctx.tracker.log_metrics({f"{prefix}/{k}": v for k, v in stage_metrics.items()})
     tags = dict(result.tags) | {"stages": ",".join(p.stages)}
-    return dataclasses.replace(result, form=f"pipeline {'+'.join(p.stages)}: {result.form}", tags=tags,
-                               metrics=metrics | result.metrics)
+    return dataclasses.replace(
+        result,
+        form=f"pipeline {'+'.join(p.stages)}: {result.form}",
+        tags=tags,
+        metrics=metrics | result.metrics,
+    )

@@ -40,23 +40,50 @@ class QATMethodConfig(MethodConfig):
 
     def __post_init__(self):
         check(self.max_epochs >= 1, "max_epochs", self.max_epochs, "an integer >= 1")
-        check(self.max_steps == -1 or self.max_steps > 0, "max_steps", self.max_steps, "-1 or an integer > 0")
-        check(self.learning_rate is None or 0 < self.learning_rate < 1, "learning_rate", self.learning_rate, "null or a number in (0, 1)")
-        check(self.precision in (None, "32-true", "32", "bf16-mixed", "bf16-true"), "precision", self.precision,
-              "null, 32-true, bf16-mixed or bf16-true")
+        check(
+            self.max_steps == -1 or self.max_steps > 0,
+            "max_steps",
+            self.max_steps,
+            "-1 or an integer > 0",
+        )
+        check(
+            self.learning_rate is None or 0 < self.learning_rate < 1,
+            "learning_rate",
+            self.learning_rate,
+            "null or a number in (0, 1)",
+        )
+        check(
+            self.precision in (None, "32-true", "32", "bf16-mixed", "bf16-true"),
+            "precision",
+            self.precision,
+            "null, 32-true, bf16-mixed or bf16-true",
+        )
 
 
-def train_quantized(ctx: MethodContext, module: ClassifierModule, mcfg, precision: str | None, callbacks=(),
-                    **overrides) -> float:
+def train_quantized(
+    ctx: MethodContext,
+    module: ClassifierModule,
+    mcfg,
+    precision: str | None,
+    callbacks=(),
+    **overrides,
+) -> float:
     """Fit ``module`` and restore its best checkpoint; returns the wall time in seconds."""
-    trainer = ctx.make_trainer(max_epochs=mcfg.max_epochs, max_steps=mcfg.max_steps,
-                               precision=precision or ctx.cfg.trainer.precision, callbacks=list(callbacks), **overrides)
+    trainer = ctx.make_trainer(
+        max_epochs=mcfg.max_epochs,
+        max_steps=mcfg.max_steps,
+        precision=precision or ctx.cfg.trainer.precision,
+        callbacks=list(callbacks),
+        **overrides,
+    )
     start = time.perf_counter()
     trainer.fit(module, datamodule=ctx.datamodule)
     seconds = time.perf_counter() - start
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if best:
-        module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
+        module.load_state_dict(
+            torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        )
     return seconds
 
 

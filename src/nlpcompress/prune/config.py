@@ -76,7 +76,12 @@ class PruneConfig:
     int8: bool = False
 
     def __post_init__(self):
-        check(self.max_steps == -1 or self.max_steps > 0, "max_steps", self.max_steps, "-1 (the trainer's) or an integer > 0")
+        check(
+            self.max_steps == -1 or self.max_steps > 0,
+            "max_steps",
+            self.max_steps,
+            "-1 (the trainer's) or an integer > 0",
+        )
         check(0.0 <= self.sparsity < 1.0, "sparsity", self.sparsity, "a fraction in [0, 1)")
         check(
             0.0 <= self.initial_sparsity <= self.sparsity,

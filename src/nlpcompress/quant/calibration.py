@@ -16,8 +16,14 @@ from nlpcompress.quant.quantizers import affine_params, qrange, quantize
 CALIBRATIONS = ("minmax", "percentile", "mse")
 
 
-def calibrate_range(samples: torch.Tensor, method: str, bits: int, symmetric: bool,
-                    percentile: float = 99.99, grid: int = 100) -> tuple[float, float]:
+def calibrate_range(
+    samples: torch.Tensor,
+    method: str,
+    bits: int,
+    symmetric: bool,
+    percentile: float = 99.99,
+    grid: int = 100,
+) -> tuple[float, float]:
     """Clipping range of an activation tensor.
 
     * ``minmax``: ``[min x, max x]``;

@@ -69,23 +69,78 @@ class QuantConfig:
 
     def __post_init__(self):
         check(1 <= self.bits <= 8, "bits", self.bits, "an integer in 1..8")
-        form_bits = {"binary": (1,), "ternary": (2,), "int": tuple(range(2, 9)), "fixed_point": tuple(range(2, 9))}[self.form]
-        check(self.bits in form_bits, "bits", self.bits,
-              f"{', '.join(map(str, form_bits))} for form={self.form} (1 bit is form=binary)")
-        check(self.embedding_bits is None or 2 <= self.embedding_bits <= 8, "embedding_bits", self.embedding_bits,
-              "null (fp32 embeddings) or an integer in 2..8")
+        form_bits = {
+            "binary": (1,),
+            "ternary": (2,),
+            "int": tuple(range(2, 9)),
+            "fixed_point": tuple(range(2, 9)),
+        }[self.form]
+        check(
+            self.bits in form_bits,
+            "bits",
+            self.bits,
+            f"{', '.join(map(str, form_bits))} for form={self.form} (1 bit is form=binary)",
+        )
+        check(
+            self.embedding_bits is None or 2 <= self.embedding_bits <= 8,
+            "embedding_bits",
+            self.embedding_bits,
+            "null (fp32 embeddings) or an integer in 2..8",
+        )
         check(self.group_size >= 1, "group_size", self.group_size, "an integer >= 1")
         for pattern, bits in self.policy.items():
-            check(isinstance(bits, int) and 1 <= bits <= 8, f"policy.{pattern}", bits, "bits in 1..8 (1 = binary)")
-        check(self.frac_bits is None or -8 <= self.frac_bits <= 24, "frac_bits", self.frac_bits, "null or an integer in -8..24")
-        check(self.act_bits is None or 2 <= self.act_bits <= 8, "act_bits", self.act_bits, "null or an integer in 2..8")
-        check(50.0 < self.act_percentile <= 100.0, "act_percentile", self.act_percentile, "a percentile in (50, 100]")
+            check(
+                isinstance(bits, int) and 1 <= bits <= 8,
+                f"policy.{pattern}",
+                bits,
+                "bits in 1..8 (1 = binary)",
+            )
+        check(
+            self.frac_bits is None or -8 <= self.frac_bits <= 24,
+            "frac_bits",
+            self.frac_bits,
+            "null or an integer in -8..24",
+        )
+        check(
+            self.act_bits is None or 2 <= self.act_bits <= 8,
+            "act_bits",
+            self.act_bits,
+            "null or an integer in 2..8",
+        )
+        check(
+            50.0 < self.act_percentile <= 100.0,
+            "act_percentile",
+            self.act_percentile,
+            "a percentile in (50, 100]",
+        )
         check(self.calib_batches >= 0, "calib_batches", self.calib_batches, "an integer >= 0")
-        check(not self.lsq or (self.form == "int" and self.symmetric), "lsq", self.lsq,
-              "false unless form=int and symmetric=true (LSQ learns a symmetric step)")
-        check(self.budget_bits is None or 1.0 <= self.budget_bits <= 8.0, "budget_bits", self.budget_bits, "null or a number in [1, 8]")
-        check(len(self.candidate_bits) >= 1 and all(1 <= b <= 8 for b in self.candidate_bits), "candidate_bits",
-              self.candidate_bits, "a non-empty list of bits in 1..8")
-        check(self.budget_bits is None or min(self.candidate_bits) <= self.budget_bits, "budget_bits", self.budget_bits,
-              f"at least the smallest candidate width {min(self.candidate_bits)}")
-        check(self.sensitivity_batches >= 1, "sensitivity_batches", self.sensitivity_batches, "an integer >= 1")
+        check(
+            not self.lsq or (self.form == "int" and self.symmetric),
+            "lsq",
+            self.lsq,
+            "false unless form=int and symmetric=true (LSQ learns a symmetric step)",
+        )
+        check(
+            self.budget_bits is None or 1.0 <= self.budget_bits <= 8.0,
+            "budget_bits",
+            self.budget_bits,
+            "null or a number in [1, 8]",
+        )
+        check(
+            len(self.candidate_bits) >= 1 and all(1 <= b <= 8 for b in self.candidate_bits),
+            "candidate_bits",
+            self.candidate_bits,
+            "a non-empty list of bits in 1..8",
+        )
+        check(
+            self.budget_bits is None or min(self.candidate_bits) <= self.budget_bits,
+            "budget_bits",
+            self.budget_bits,
+            f"at least the smallest candidate width {min(self.candidate_bits)}",
+        )
+        check(
+            self.sensitivity_batches >= 1,
+            "sensitivity_batches",
+            self.sensitivity_batches,
+            "an integer >= 1",
+        )

@@ -36,7 +36,9 @@ def has_int8_kernel(model: nn.Module) -> bool:
     return all(aq.bits == 8 for aq in act_quantizers(model).values())
 
 
-def ort_int8(model: nn.Module, workdir: Path, opset: int = 17, per_channel: bool = False) -> OnnxDeployable:
+def ort_int8(
+    model: nn.Module, workdir: Path, opset: int = 17, per_channel: bool = False
+) -> OnnxDeployable:
     """Fused ONNX export of the dequantized model + ORT dynamic QInt8 quantization."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -45,8 +47,13 @@ def ort_int8(model: nn.Module, workdir: Path, opset: int = 17, per_channel: bool
     fp32_path = export_onnx(plain, Path(workdir) / "model_fp32.onnx", opset=opset)
     out = Path(workdir) / "model_int8.onnx"
     # the fused graph has contrib ops that shape inference cannot type: default to float
-    quantize_dynamic(str(fp32_path), str(out), weight_type=QuantType.QInt8, per_channel=per_channel,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    quantize_dynamic(
+        str(fp32_path),
+        str(out),
+        weight_type=QuantType.QInt8,
+        per_channel=per_channel,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
     fp32_path.unlink()
     return OnnxDeployable(out)
 

@@ -19,7 +19,9 @@ from nlpcompress.quant.calibration import RangeObserver, calibrate_range
 from nlpcompress.quant.ste import lsq_quantize, sign_ste
 
 FORMS = ("int", "fixed_point", "binary", "ternary")
-SCALE_DTYPE = torch.float16  # scales are stored in fp16; the evaluated model uses the same rounded values
+SCALE_DTYPE = (
+    torch.float16
+)  # scales are stored in fp16; the evaluated model uses the same rounded values
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,16 @@ class WeightQuantizer(nn.Module):
         self.spec = spec
         self.frac_bits = None
         if spec.form == "fixed_point":
-            self.frac_bits = spec.frac_bits if spec.frac_bits is not None else Q.auto_frac_bits(weight, spec.bits)
+            self.frac_bits = (
+                spec.frac_bits
+                if spec.frac_bits is not None
+                else Q.auto_frac_bits(weight, spec.bits)
+            )
         self.scale = None
         if spec.lsq:
-            scale, _ = Q.minmax_weight_params(weight, spec.bits, True, spec.granularity, spec.group_size)
+            scale, _ = Q.minmax_weight_params(
+                weight, spec.bits, True, spec.granularity, spec.group_size
+            )
             # stored flat so that the optimiser treats it like a bias (no weight decay)
             self.scale = nn.Parameter(scale.reshape(-1).clone())
             self.scale_shape = tuple(scale.shape)
@@ -112,12 +120,21 @@ class WeightQuantizer(nn.Module):
             qmin, qmax = Q.fixed_point_range(s.bits)
             step = torch.full((1, 1, 1), 2.0 ** (-self.frac_bits), dtype=w.dtype)
             zero = torch.tensor(0.0)
-            return Codes(Q.quantize(w.reshape(1, 1, -1), step, zero, qmin, qmax), step, zero, qmin, qmax, s.bits)
+            return Codes(
+                Q.quantize(w.reshape(1, 1, -1), step, zero, qmin, qmax),
+                step,
+                zero,
+                qmin,
+                qmax,
+                s.bits,
+            )
         qmin, qmax = Q.qrange(s.bits, s.symmetric)
         if self.scale is not None:
             scale, zero = Q.round_scale(self._lsq_scale().detach(), SCALE_DTYPE), torch.tensor(0.0)
         else:
-            scale, zero = Q.minmax_weight_params(w, s.bits, s.symmetric, s.granularity, s.group_size, SCALE_DTYPE)
+            scale, zero = Q.minmax_weight_params(
+                w, s.bits, s.symmetric, s.granularity, s.group_size, SCALE_DTYPE
+            )
         view = Q.group_view(w, s.granularity, s.group_size)
         return Codes(Q.quantize(view, scale, zero, qmin, qmax), scale, zero, qmin, qmax, s.bits)
 
@@ -149,7 +166,12 @@ class ActQuantizer(nn.Module):
 
     def __init__(self, bits: int, symmetric: bool, method: str, percentile: float = 99.99):
         super().__init__()
-        self.bits, self.symmetric, self.method, self.percentile = bits, symmetric, method, percentile
+        self.bits, self.symmetric, self.method, self.percentile = (
+            bits,
+            symmetric,
+            method,
+            percentile,
+        )
         self.observer = RangeObserver()
         self.register_buffer("scale", torch.ones(()))
         self.register_buffer("zero", torch.zeros(()))
@@ -164,7 +186,9 @@ class ActQuantizer(nn.Module):
 
     def calibrate(self) -> tuple[float, float]:
         """Fix the range from the observed values; stop observing."""
-        lo, hi = calibrate_range(self.observer.collected(), self.method, self.bits, self.symmetric, self.percentile)
+        lo, hi = calibrate_range(
+            self.observer.collected(), self.method, self.bits, self.symmetric, self.percentile
+        )
         self.set_range(lo, hi)
         self.observer.enabled = False
         self.observer.samples.clear()
@@ -225,7 +249,9 @@ def set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
     setattr(parent, child, module)
 
 
-def wrap_modules(model: nn.Module, specs: dict[str, WeightSpec], act: dict | None = None) -> nn.Module:
+def wrap_modules(
+    model: nn.Module, specs: dict[str, WeightSpec], act: dict | None = None
+) -> nn.Module:
     """Replace each named Linear / Embedding by its quantized wrapper, in place.
 
     Args:
@@ -237,18 +263,29 @@ def wrap_modules(model: nn.Module, specs: dict[str, WeightSpec], act: dict | Non
     for name, spec in specs.items():
         module = model.get_submodule(name)
         if isinstance(module, nn.Linear):
-            aq = ActQuantizer(act["bits"], act["symmetric"], act["calibration"], act.get("percentile", 99.99)) if act else None
+            aq = (
+                ActQuantizer(
+                    act["bits"], act["symmetric"], act["calibration"], act.get("percentile", 99.99)
+                )
+                if act
+                else None
+            )
             set_submodule(model, name, QuantLinear(module, spec, aq))
         elif isinstance(module, nn.Embedding):
             set_submodule(model, name, QuantEmbedding(module, spec))
         else:
-            raise TypeError(f"{name} is a {type(module).__name__}; only Linear and Embedding are quantized")
+            raise TypeError(
+                f"{name} is a {type(module).__name__}; only Linear and Embedding are quantized"
+            )
     return model
 
 
 def act_quantizers(model: nn.Module) -> dict[str, ActQuantizer]:
-    return {n: m.act_quantizer for n, m in quantized_modules(model).items()
-            if isinstance(m, QuantLinear) and m.act_quantizer is not None}
+    return {
+        n: m.act_quantizer
+        for n, m in quantized_modules(model).items()
+        if isinstance(m, QuantLinear) and m.act_quantizer is not None
+    }
 
 
 def start_calibration(model: nn.Module) -> None:
@@ -273,13 +310,17 @@ def dequantized_copy(model: nn.Module) -> nn.Module:
             wq = module.weight_quantizer.eval()(module.weight)
         if isinstance(module, QuantLinear):
             if module.act_quantizer is not None:
-                raise ValueError("a model with activation quantization has no plain dequantized equivalent")
+                raise ValueError(
+                    "a model with activation quantization has no plain dequantized equivalent"
+                )
             plain = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None)
             plain.weight = nn.Parameter(wq)
             if module.bias is not None:
                 plain.bias = nn.Parameter(module.bias.detach().clone())
         else:
-            plain = nn.Embedding(module.num_embeddings, module.embedding_dim, padding_idx=module.padding_idx)
+            plain = nn.Embedding(
+                module.num_embeddings, module.embedding_dim, padding_idx=module.padding_idx
+            )
             plain.weight = nn.Parameter(wq)
         set_submodule(model, name, plain)
     return model

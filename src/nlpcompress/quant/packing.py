@@ -34,7 +34,7 @@ def pack_bits(codes: torch.Tensor, bits: int) -> torch.Tensor:
     if bits == 8:
         return flat.clone()
     # chunks hold a multiple of 8 codes, so every chunk ends on a byte boundary
-    out = [_pack_chunk(flat[i:i + _CHUNK], bits) for i in range(0, flat.numel(), _CHUNK)]
+    out = [_pack_chunk(flat[i : i + _CHUNK], bits) for i in range(0, flat.numel(), _CHUNK)]
     return torch.cat(out) if out else torch.empty(0, dtype=torch.uint8)
 
 
@@ -44,7 +44,7 @@ def _pack_chunk(flat: torch.Tensor, bits: int) -> torch.Tensor:
     pad = (-stream.numel()) % 8
     if pad:
         stream = torch.cat([stream, torch.zeros(pad, dtype=torch.uint8)])
-    weights = (torch.ones(8, dtype=torch.uint8) << torch.arange(8, dtype=torch.uint8))
+    weights = torch.ones(8, dtype=torch.uint8) << torch.arange(8, dtype=torch.uint8)
     return (stream.reshape(-1, 8) * weights).sum(dim=1, dtype=torch.int32).to(torch.uint8)
 
 
@@ -58,7 +58,10 @@ def unpack_bits(packed: torch.Tensor, bits: int, numel: int) -> torch.Tensor:
     if bits == 8:
         return packed[:numel].clone()
     chunk_bytes = _CHUNK * bits // 8
-    out = [_unpack_chunk(packed[i:i + chunk_bytes], bits) for i in range(0, packed.numel(), chunk_bytes)]
+    out = [
+        _unpack_chunk(packed[i : i + chunk_bytes], bits)
+        for i in range(0, packed.numel(), chunk_bytes)
+    ]
     return torch.cat(out)[:numel] if out else torch.empty(0, dtype=torch.uint8)
 
 

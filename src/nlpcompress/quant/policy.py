@@ -36,7 +36,9 @@ def spec_for(cfg: QuantConfig, module: nn.Module, bits: int, from_policy: bool) 
     return WeightSpec(form, bits, True, "per_channel", None)
 
 
-def layer_bits(cfg: QuantConfig, model: nn.Module, overrides: dict[str, int] | None = None) -> dict[str, tuple[int, bool]]:
+def layer_bits(
+    cfg: QuantConfig, model: nn.Module, overrides: dict[str, int] | None = None
+) -> dict[str, tuple[int, bool]]:
     """Module name -> (bits, set by a policy/override) for every module that is quantized."""
     out = {}
     for name, module in quantizable_modules(model).items():
@@ -57,10 +59,15 @@ def layer_bits(cfg: QuantConfig, model: nn.Module, overrides: dict[str, int] | N
     return out
 
 
-def build_specs(cfg: QuantConfig, model: nn.Module, overrides: dict[str, int] | None = None) -> dict[str, WeightSpec]:
+def build_specs(
+    cfg: QuantConfig, model: nn.Module, overrides: dict[str, int] | None = None
+) -> dict[str, WeightSpec]:
     """The :class:`WeightSpec` of every module to quantize."""
     modules = quantizable_modules(model)
-    return {name: spec_for(cfg, modules[name], bits, pol) for name, (bits, pol) in layer_bits(cfg, model, overrides).items()}
+    return {
+        name: spec_for(cfg, modules[name], bits, pol)
+        for name, (bits, pol) in layer_bits(cfg, model, overrides).items()
+    }
 
 
 def check_against_model(cfg: QuantConfig, model: nn.Module, prefix: str = "quant") -> None:
@@ -72,22 +79,35 @@ def check_against_model(cfg: QuantConfig, model: nn.Module, prefix: str = "quant
     for pattern in cfg.policy:
         if not any(fnmatchcase(n, pattern) for n in modules):
             examples = ", ".join(list(modules)[:3])
-            raise ConfigError(f"{prefix}.policy", pattern, f"a glob matching a Linear/Embedding module name, e.g. {examples}")
+            raise ConfigError(
+                f"{prefix}.policy",
+                pattern,
+                f"a glob matching a Linear/Embedding module name, e.g. {examples}",
+            )
     specs = build_specs(cfg, model)
     for name, spec in specs.items():
         if spec.granularity == "per_group":
             cols = modules[name].weight.shape[1]
             if cols % spec.group_size:
-                raise ConfigError(f"{prefix}.group_size", spec.group_size,
-                                  f"a divisor of every quantized row length ({name} has {cols})")
+                raise ConfigError(
+                    f"{prefix}.group_size",
+                    spec.group_size,
+                    f"a divisor of every quantized row length ({name} has {cols})",
+                )
 
 
-def quantize_model(model: nn.Module, cfg: QuantConfig, overrides: dict[str, int] | None = None) -> nn.Module:
+def quantize_model(
+    model: nn.Module, cfg: QuantConfig, overrides: dict[str, int] | None = None
+) -> nn.Module:
     """Wrap the model's Linear / Embedding layers with fake-quant wrappers per ``cfg``, in place."""
     act = None
     if cfg.act_bits is not None:
-        act = {"bits": cfg.act_bits, "symmetric": cfg.act_symmetric, "calibration": cfg.act_calibration,
-               "percentile": cfg.act_percentile}
+        act = {
+            "bits": cfg.act_bits,
+            "symmetric": cfg.act_symmetric,
+            "calibration": cfg.act_calibration,
+            "percentile": cfg.act_percentile,
+        }
     specs = build_specs(cfg, model, overrides)
     # activation quantization applies to Linear inputs only: wrap_modules ignores it for embeddings
     return wrap_modules(model, specs, act)

@@ -35,7 +35,9 @@ def qrange(bits: int, symmetric: bool) -> tuple[int, int]:
         raise ValueError(f"bits must be in 1..8, got {bits}")
     if symmetric:
         if bits < 2:
-            raise ValueError("a symmetric integer grid needs bits >= 2 (use the binary form for 1 bit)")
+            raise ValueError(
+                "a symmetric integer grid needs bits >= 2 (use the binary form for 1 bit)"
+            )
         return -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
     return 0, 2**bits - 1
 
@@ -49,7 +51,9 @@ def group_view(w: torch.Tensor, granularity: str, group_size: int | None = None)
     if granularity == "per_tensor":
         return w.reshape(1, 1, -1)
     if w.dim() != 2:
-        raise ValueError(f"{granularity} quantization needs a 2-D weight, got shape {tuple(w.shape)}")
+        raise ValueError(
+            f"{granularity} quantization needs a 2-D weight, got shape {tuple(w.shape)}"
+        )
     rows, cols = w.shape
     if granularity == "per_channel":
         return w.reshape(rows, 1, cols)
@@ -70,8 +74,13 @@ def round_scale(scale: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     return scale.clamp(min=torch.finfo(dtype).tiny).to(dtype).to(scale.dtype)
 
 
-def affine_params(lo: torch.Tensor, hi: torch.Tensor, bits: int, symmetric: bool,
-                  scale_dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def affine_params(
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    bits: int,
+    symmetric: bool,
+    scale_dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale ``s`` and zero point ``z`` covering ``[lo, hi]``.
 
     The range is first widened to contain 0 (so that 0 is exactly representable).
@@ -96,7 +105,9 @@ def affine_params(lo: torch.Tensor, hi: torch.Tensor, bits: int, symmetric: bool
     return scale, zero
 
 
-def quantize(x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
+def quantize(
+    x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, qmin: int, qmax: int
+) -> torch.Tensor:
     """Integer codes ``q = clamp(round(x / s) + z, q_min, q_max)`` (float dtype, integral values)."""
     return torch.clamp(torch.round(x / scale) + zero, qmin, qmax)
 
@@ -106,7 +117,9 @@ def dequantize(q: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor | float)
     return scale * (q - zero)
 
 
-def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, qmin: int, qmax: int) -> torch.Tensor:
+def fake_quantize(
+    x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, qmin: int, qmax: int
+) -> torch.Tensor:
     """``s * (clamp(round(x / s) + z, q_min, q_max) - z)`` with a straight-through gradient.
 
     The gradient w.r.t. ``x`` is 1 where ``x`` falls inside the clipping range and 0 outside
@@ -116,15 +129,28 @@ def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, qmin
     return dequantize(q, scale, zero)
 
 
-def minmax_weight_params(w: torch.Tensor, bits: int, symmetric: bool, granularity: str,
-                         group_size: int | None = None, scale_dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def minmax_weight_params(
+    w: torch.Tensor,
+    bits: int,
+    symmetric: bool,
+    granularity: str,
+    group_size: int | None = None,
+    scale_dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale and zero point from the min / max of each group of ``w`` (shape ``[R, G, 1]``)."""
     v = group_view(w.detach(), granularity, group_size)
-    return affine_params(v.amin(dim=-1, keepdim=True), v.amax(dim=-1, keepdim=True), bits, symmetric, scale_dtype)
+    return affine_params(
+        v.amin(dim=-1, keepdim=True), v.amax(dim=-1, keepdim=True), bits, symmetric, scale_dtype
+    )
 
 
-def quantize_weight(w: torch.Tensor, bits: int, symmetric: bool = True, granularity: str = "per_channel",
-                    group_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def quantize_weight(
+    w: torch.Tensor,
+    bits: int,
+    symmetric: bool = True,
+    granularity: str = "per_channel",
+    group_size: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Uniform affine quantization of a weight: ``(codes [R, G, g], scale [R, G, 1], zero [R, G, 1])``.
 
     ``codes`` are integral floats in ``[q_min, q_max]``; ``dequantize(codes, scale, zero)``
@@ -132,7 +158,11 @@ def quantize_weight(w: torch.Tensor, bits: int, symmetric: bool = True, granular
     """
     qmin, qmax = qrange(bits, symmetric)
     scale, zero = minmax_weight_params(w, bits, symmetric, granularity, group_size)
-    return quantize(group_view(w.detach(), granularity, group_size), scale, zero, qmin, qmax), scale, zero
+    return (
+        quantize(group_view(w.detach(), granularity, group_size), scale, zero, qmin, qmax),
+        scale,
+        zero,
+    )
 
 
 # ---------------------------------------------------------------- fixed point
@@ -163,7 +193,9 @@ def fixed_point_quantize(x: torch.Tensor, bits: int, frac_bits: int) -> torch.Te
     """
     qmin, qmax = fixed_point_range(bits)
     step = 2.0 ** (-frac_bits)
-    return fake_quantize(x, torch.tensor(step, dtype=x.dtype), torch.tensor(0.0, dtype=x.dtype), qmin, qmax)
+    return fake_quantize(
+        x, torch.tensor(step, dtype=x.dtype), torch.tensor(0.0, dtype=x.dtype), qmin, qmax
+    )
 
 
 def naive_fixed_point(x: torch.Tensor, bits: int, frac_bits: int) -> torch.Tensor:
@@ -174,7 +206,9 @@ def naive_fixed_point(x: torch.Tensor, bits: int, frac_bits: int) -> torch.Tenso
     """
     if bits != 8:
         raise ValueError("the naive cast is shown for int8 only")
-    codes = torch.round(x * 2.0**frac_bits).to(torch.int32).to(torch.int8)  # int32 -> int8 wraps mod 256
+    codes = (
+        torch.round(x * 2.0**frac_bits).to(torch.int32).to(torch.int8)
+    )  # int32 -> int8 wraps mod 256
     return codes.to(x.dtype) / 2.0**frac_bits
 
 

@@ -30,9 +30,13 @@ class LayerSensitivity:
 
 
 @torch.no_grad()
-def measure_sensitivity(model: nn.Module, layers: list[str], candidate_bits: list[int],
-                        quantize_weight: Callable[[str, torch.Tensor, int], torch.Tensor],
-                        predict: Callable[[nn.Module], tuple[torch.Tensor, torch.Tensor]]) -> list[LayerSensitivity]:
+def measure_sensitivity(
+    model: nn.Module,
+    layers: list[str],
+    candidate_bits: list[int],
+    quantize_weight: Callable[[str, torch.Tensor, int], torch.Tensor],
+    predict: Callable[[nn.Module], tuple[torch.Tensor, torch.Tensor]],
+) -> list[LayerSensitivity]:
     """Sensitivity of each layer at each candidate width.
 
     Args:
@@ -54,14 +58,18 @@ def measure_sensitivity(model: nn.Module, layers: list[str], candidate_bits: lis
             weight.copy_(quantize_weight(name, original, bits))
             logits, _ = predict(model)
             logp = F.log_softmax(logits.float(), -1)
-            row.acc_drop[bits] = 100.0 * (ref_acc - float((logits.argmax(-1) == labels).float().mean()))
+            row.acc_drop[bits] = 100.0 * (
+                ref_acc - float((logits.argmax(-1) == labels).float().mean())
+            )
             row.kl[bits] = float(F.kl_div(logp, ref_logp, log_target=True, reduction="batchmean"))
             weight.copy_(original)
         out.append(row)
     return out
 
 
-def allocate_bits(rows: list[LayerSensitivity], candidate_bits: list[int], budget: float) -> dict[str, int]:
+def allocate_bits(
+    rows: list[LayerSensitivity], candidate_bits: list[int], budget: float
+) -> dict[str, int]:
     """Greedy allocation of one width per layer with parameter-weighted mean bits <= ``budget``.
 
     Raises:
@@ -85,19 +93,33 @@ def allocate_bits(rows: list[LayerSensitivity], candidate_bits: list[int], budge
                 continue
             lower, r = widths[i + 1], by_name[name]
             saved = r.params * (bits - lower)
-            key = ((r.acc_drop[lower] - r.acc_drop.get(bits, 0.0)) / saved, (r.kl[lower] - r.kl.get(bits, 0.0)) / saved)
+            key = (
+                (r.acc_drop[lower] - r.acc_drop.get(bits, 0.0)) / saved,
+                (r.kl[lower] - r.kl.get(bits, 0.0)) / saved,
+            )
             if best_key is None or key < best_key:
                 best, best_key = (name, lower), key
         chosen[best[0]] = best[1]
     return chosen
 
 
-def allocation_table(rows: list[LayerSensitivity], chosen: dict[str, int], candidate_bits: list[int]) -> str:
+def allocation_table(
+    rows: list[LayerSensitivity], chosen: dict[str, int], candidate_bits: list[int]
+) -> str:
     """CSV text: layer, params, acc drop and KL at each width, chosen bits."""
     widths = sorted(set(candidate_bits))
-    head = ["layer", "params"] + [f"acc_drop_{b}bit" for b in widths] + [f"kl_{b}bit" for b in widths] + ["bits"]
+    head = (
+        ["layer", "params"]
+        + [f"acc_drop_{b}bit" for b in widths]
+        + [f"kl_{b}bit" for b in widths]
+        + ["bits"]
+    )
     lines = [",".join(head)]
     for r in rows:
-        cells = [r.name, str(r.params)] + [f"{r.acc_drop[b]:.3f}" for b in widths] + [f"{r.kl[b]:.6f}" for b in widths]
+        cells = (
+            [r.name, str(r.params)]
+            + [f"{r.acc_drop[b]:.3f}" for b in widths]
+            + [f"{r.kl[b]:.6f}" for b in widths]
+        )
         lines.append(",".join(cells + [str(chosen[r.name])]))
     return "\n".join(lines) + "\n"

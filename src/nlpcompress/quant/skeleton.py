@@ -17,9 +17,14 @@ def model_skeleton(cfg: ModelConfig, num_labels: int = 2) -> nn.Module:
     no row length that quantization checks).
     """
     if cfg.source == "random":
-        config = BertConfig(vocab_size=30522, hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
-                            num_attention_heads=cfg.num_heads, intermediate_size=cfg.intermediate_size,
-                            num_labels=num_labels)
+        config = BertConfig(
+            vocab_size=30522,
+            hidden_size=cfg.hidden_size,
+            num_hidden_layers=cfg.num_layers,
+            num_attention_heads=cfg.num_heads,
+            intermediate_size=cfg.intermediate_size,
+            num_labels=num_labels,
+        )
     else:
         config = load_config(cfg, num_labels)
     with torch.device("meta"):

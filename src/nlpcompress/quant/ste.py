@@ -26,7 +26,9 @@ def grad_scale(x: torch.Tensor, factor: float) -> torch.Tensor:
     return (x - y).detach() + y
 
 
-def lsq_quantize(x: torch.Tensor, scale: torch.Tensor, qmin: int, qmax: int, grad_factor: float | None = None) -> torch.Tensor:
+def lsq_quantize(
+    x: torch.Tensor, scale: torch.Tensor, qmin: int, qmax: int, grad_factor: float | None = None
+) -> torch.Tensor:
     """LSQ fake quantization with a learnable step (Esser et al., 2020).
 
     ``x_hat = s * round(clamp(x / s, q_min, q_max))`` (symmetric, zero point 0). With the

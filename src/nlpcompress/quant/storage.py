@@ -48,7 +48,9 @@ def encode_codes(c: Codes, shape: tuple[int, ...]) -> EncodedTensor:
     unsigned = (c.codes - c.qmin).round().to(torch.int32)
     scale = c.scale.detach().reshape(c.scale.shape[0], c.scale.shape[1]).float().contiguous()
     half = scale.to(torch.float16)
-    if torch.equal(half.float(), scale):  # fp16 holds the scales exactly (the quantizers round them so)
+    if torch.equal(
+        half.float(), scale
+    ):  # fp16 holds the scales exactly (the quantizers round them so)
         scale = half
     parts = {"codes": pack_bits(unsigned, c.bits), "scale": scale}
     zero = (c.zero - c.qmin).float()
@@ -63,13 +65,23 @@ def encode_codes(c: Codes, shape: tuple[int, ...]) -> EncodedTensor:
 @register_decoder(ENCODING)
 def decode_packed_int(enc: EncodedTensor) -> torch.Tensor:
     rows, groups, size = enc.attrs["groups"]
-    u = unpack_bits(enc.parts["codes"], enc.attrs["bits"], rows * groups * size).float().reshape(rows, groups, size)
+    u = (
+        unpack_bits(enc.parts["codes"], enc.attrs["bits"], rows * groups * size)
+        .float()
+        .reshape(rows, groups, size)
+    )
     scale = enc.parts["scale"].float().reshape(rows, groups, 1)
-    zero = enc.parts["zero"].float().reshape(rows, groups, 1) if "zero" in enc.parts else torch.tensor(enc.attrs["offset"])
+    zero = (
+        enc.parts["zero"].float().reshape(rows, groups, 1)
+        if "zero" in enc.parts
+        else torch.tensor(enc.attrs["offset"])
+    )
     return (scale * (u - zero)).reshape(enc.shape)
 
 
-def encode_model(model: nn.Module, dense_dtype: torch.dtype | None = None) -> dict[str, EncodedTensor]:
+def encode_model(
+    model: nn.Module, dense_dtype: torch.dtype | None = None
+) -> dict[str, EncodedTensor]:
     """Every tensor of a fake-quant model: quantized weights packed, the rest dense.
 
     Quantizer internals (LSQ steps, activation ranges) are not tensors of the stored model:
@@ -93,13 +105,24 @@ def activation_meta(model: nn.Module) -> dict[str, dict[str, Any]]:
     for name, module in quantized_modules(model).items():
         aq = getattr(module, "act_quantizer", None)
         if aq is not None and aq.calibrated:
-            out[name] = {"bits": aq.bits, "symmetric": aq.symmetric, "scale": float(aq.scale), "zero": float(aq.zero)}
+            out[name] = {
+                "bits": aq.bits,
+                "symmetric": aq.symmetric,
+                "scale": float(aq.scale),
+                "zero": float(aq.zero),
+            }
     return out
 
 
-def export_quantized(model: nn.Module, stem: Path, extra_meta: dict[str, Any] | None = None) -> ExportedArtifact:
+def export_quantized(
+    model: nn.Module, stem: Path, extra_meta: dict[str, Any] | None = None
+) -> ExportedArtifact:
     """Write the stored form of a fake-quant HF classifier; ``load_model(stem)`` rebuilds it."""
-    meta = {"builder": BUILDER, "hf_config": model.config.to_dict(), "act_quant": activation_meta(model)}
+    meta = {
+        "builder": BUILDER,
+        "hf_config": model.config.to_dict(),
+        "act_quant": activation_meta(model),
+    }
     meta.update(extra_meta or {})
     return write_artifact(stem, encode_model(model), meta)
 

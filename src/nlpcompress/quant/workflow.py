@@ -40,15 +40,20 @@ def validate_quant(cfg: RunConfig) -> None:
     q: QuantConfig = cfg.section("quant")
     check_against_model(q, model_skeleton(cfg.model))
     if q.act_bits is not None and q.calib_batches < 1:
-        raise ConfigError("quant.calib_batches", q.calib_batches,
-                          f"an integer >= 1: quant.act_bits={q.act_bits} needs calibration batches to fix activation ranges")
+        raise ConfigError(
+            "quant.calib_batches",
+            q.calib_batches,
+            f"an integer >= 1: quant.act_bits={q.act_bits} needs calibration batches to fix activation ranges",
+        )
 
 
 def calibrate(model: nn.Module, ctx: MethodContext, batches: int) -> dict[str, tuple[float, float]]:
     """Fix activation ranges on ``batches`` training batches (no-op without activation quant)."""
     start_calibration(model)
     ranges = {}
-    if any(getattr(m, "act_quantizer", None) is not None for m in quantized_modules(model).values()):
+    if any(
+        getattr(m, "act_quantizer", None) is not None for m in quantized_modules(model).values()
+    ):
         model.eval()
         with torch.no_grad():
             for batch in itertools.islice(ctx.datamodule.train_dataloader(), batches):
@@ -57,11 +62,15 @@ def calibrate(model: nn.Module, ctx: MethodContext, batches: int) -> dict[str, t
     return ranges
 
 
-def sensitivity_allocation(ctx: MethodContext, model: nn.Module, q: QuantConfig) -> tuple[dict[str, int], dict[str, float]]:
+def sensitivity_allocation(
+    ctx: MethodContext, model: nn.Module, q: QuantConfig
+) -> tuple[dict[str, int], dict[str, float]]:
     """Per-layer bits from measured sensitivity under ``q.budget_bits``; logs the table."""
     batches = list(itertools.islice(ctx.datamodule.val_dataloader(), q.sensitivity_batches))
     modules = quantizable_modules(model)
-    layers = [n for n, (bits, _) in layer_bits(q, model).items() if isinstance(modules[n], nn.Linear)]
+    layers = [
+        n for n, (bits, _) in layer_bits(q, model).items() if isinstance(modules[n], nn.Linear)
+    ]
 
     def predict(m: nn.Module):
         m.eval()
@@ -83,7 +92,9 @@ def sensitivity_allocation(ctx: MethodContext, model: nn.Module, q: QuantConfig)
     return chosen, {"quant/allocated_avg_bits": avg, "quant/budget_bits": float(q.budget_bits)}
 
 
-def quantize_for_method(ctx: MethodContext, q: QuantConfig) -> tuple[nn.Module, dict[str, int] | None, dict[str, float]]:
+def quantize_for_method(
+    ctx: MethodContext, q: QuantConfig
+) -> tuple[nn.Module, dict[str, int] | None, dict[str, float]]:
     """A fresh copy of the start model with fake-quant wrappers (allocation first if budgeted)."""
     model = (ctx.start_model if ctx.start_model is not None else ctx.baseline.fresh_copy()).eval()
     overrides, metrics = None, {}
@@ -95,19 +106,36 @@ def quantize_for_method(ctx: MethodContext, q: QuantConfig) -> tuple[nn.Module, 
 
 def describe(model: nn.Module, q: QuantConfig) -> tuple[str, dict[str, str], dict[str, float]]:
     """Form string, tags and ``quant/*`` metrics of a quantized model."""
-    lin = [m for m in quantized_modules(model).values() if isinstance(m.weight_quantizer, WeightQuantizer) and hasattr(m, "in_features")]
+    lin = [
+        m
+        for m in quantized_modules(model).values()
+        if isinstance(m.weight_quantizer, WeightQuantizer) and hasattr(m, "in_features")
+    ]
     n = sum(m.weight.numel() for m in lin) or 1
     avg_bits = sum(m.weight.numel() * m.weight_quantizer.spec.bits for m in lin) / n
     forms = sorted({m.weight_quantizer.spec.form for m in lin})
     emb = f"emb int{q.embedding_bits}" if q.embedding_bits else "emb fp32"
     act = f" a{q.act_bits}" if q.act_bits else ""
-    form = f"{'/'.join(forms)} w{avg_bits:g}{act} {q.granularity if q.form == 'int' else ''} ({emb})".replace("  ", " ")
-    tags = {"quant": q.name, "bits": str(q.bits), "embedding_bits": str(q.embedding_bits), "quant_form": q.form,
-            "granularity": q.granularity}
-    return form, tags, {"quant/avg_linear_bits": avg_bits, "quant/embedding_bits": float(q.embedding_bits or 32)}
+    form = f"{'/'.join(forms)} w{avg_bits:g}{act} {q.granularity if q.form == 'int' else ''} ({emb})".replace(
+        "  ", " "
+    )
+    tags = {
+        "quant": q.name,
+        "bits": str(q.bits),
+        "embedding_bits": str(q.embedding_bits),
+        "quant_form": q.form,
+        "granularity": q.granularity,
+    }
+    return (
+        form,
+        tags,
+        {"quant/avg_linear_bits": avg_bits, "quant/embedding_bits": float(q.embedding_bits or 32)},
+    )
 
 
-def quant_result(ctx: MethodContext, model: nn.Module, q: QuantConfig, metrics: dict[str, float]) -> CompressedModel:
+def quant_result(
+    ctx: MethodContext, model: nn.Module, q: QuantConfig, metrics: dict[str, float]
+) -> CompressedModel:
     """The :class:`CompressedModel` of a fake-quant model: packed export, honest deployment."""
     model.eval()
     form, tags, qmetrics = describe(model, q)
@@ -123,13 +151,27 @@ def quant_result(ctx: MethodContext, model: nn.Module, q: QuantConfig, metrics: 
         return qdeploy.simulated(model, backend_, workdir, opset)
 
     if int8:
-        form += " -> ORT QInt8 dynamic" if backend == "onnxruntime" else " -> torch.ao dynamic int8 Linear"
+        form += (
+            " -> ORT QInt8 dynamic"
+            if backend == "onnxruntime"
+            else " -> torch.ao dynamic int8 Linear"
+        )
         # the runtime re-quantizes activations itself: also report the stored form's accuracy
         from nlpcompress.measure.accuracy import evaluate_splits
 
-        metrics = metrics | {f"stored_form/{k}": v for k, v in evaluate_splits(model, ctx.datamodule, ("test",)).items()}
+        metrics = metrics | {
+            f"stored_form/{k}": v
+            for k, v in evaluate_splits(model, ctx.datamodule, ("test",)).items()
+        }
     else:
         form += " (simulated: dequantized fp32 compute)"
     tags["int8_kernel"] = str(int8).lower()
-    return CompressedModel(model=model, form=form, materialized=int8, export=lambda stem: export_quantized(model, stem),
-                           deploy=deploy, tags=tags, metrics=metrics | qmetrics)
+    return CompressedModel(
+        model=model,
+        form=form,
+        materialized=int8,
+        export=lambda stem: export_quantized(model, stem),
+        deploy=deploy,
+        tags=tags,
+        metrics=metrics | qmetrics,
+    )

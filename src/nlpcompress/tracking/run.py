@@ -68,9 +68,25 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def git_commit(root: str | Path) -> str:
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=5)
-        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if sha.returncode == 0 else "unknown"
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return (
+            sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+            if sha.returncode == 0
+            else "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -144,7 +160,9 @@ class RunTracker:
         if not self.active:  # a DDP rank > 0 joins rank 0's run (read-only), if it knows it
             self.run_id = os.environ.get(RUN_ID_ENV)
             return self.run_id
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
+        run = self.client.create_run(
+            self.experiment_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()}
+        )
         self.run_id = run.info.run_id
         os.environ[RUN_ID_ENV] = self.run_id  # inherited by the ranks Lightning's ddp re-executes
         return self.run_id
@@ -186,9 +204,15 @@ class RunTracker:
 
     def lightning_logger(self) -> MLFlowLogger:
         """A Lightning logger whose training curves land in this run."""
-        return _IntoRunLogger(experiment_name=self.experiment_name, tracking_uri=self.tracking_uri, run_id=self.run_id)
+        return _IntoRunLogger(
+            experiment_name=self.experiment_name, tracking_uri=self.tracking_uri, run_id=self.run_id
+        )
 
     def finished_run_with_hash(self, config_hash: str) -> str | None:
         """The id of a FINISHED run of this experiment with the same config hash, if any."""
-        runs = self.client.search_runs([self.experiment_id], filter_string=f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'", max_results=1)
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.config_hash = '{config_hash}' and attributes.status = 'FINISHED'",
+            max_results=1,
+        )
         return runs[0].info.run_id if runs else None

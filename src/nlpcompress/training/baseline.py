@@ -64,7 +64,10 @@ class Baseline:
 
     @property
     def fp32_bytes(self) -> int:
-        return sum(p.stat().st_size for p in (self.stem.with_suffix(".safetensors"), self.stem.with_suffix(".json")))
+        return sum(
+            p.stat().st_size
+            for p in (self.stem.with_suffix(".safetensors"), self.stem.with_suffix(".json"))
+        )
 
     def fresh_copy(self) -> nn.Module:
         """An independent copy of the model, for a method to change."""
@@ -77,10 +80,15 @@ def baseline_key(cfg: RunConfig, datamodule: TextClassificationDataModule, model
     trainer = asdict(cfg.trainer)
     trainer.pop("enable_progress_bar", None)
     trainer.pop("num_threads", None)
-    return stable_hash({
-        "data": datamodule.cache_key(), "batch_size": cfg.data.batch_size,
-        "model": asdict(model_cfg or cfg.model), "trainer": trainer, "seed": cfg.seed,
-    })
+    return stable_hash(
+        {
+            "data": datamodule.cache_key(),
+            "batch_size": cfg.data.batch_size,
+            "model": asdict(model_cfg or cfg.model),
+            "trainer": trainer,
+            "seed": cfg.seed,
+        }
+    )
 
 
 def _valid_entry(folder: Path) -> dict[str, Any] | None:
@@ -98,8 +106,12 @@ def _valid_entry(folder: Path) -> dict[str, Any] | None:
         return None
 
 
-def get_baseline(cfg: RunConfig, datamodule: TextClassificationDataModule,
-                 make_trainer: Callable[..., L.Trainer], model_cfg=None) -> Baseline:
+def get_baseline(
+    cfg: RunConfig,
+    datamodule: TextClassificationDataModule,
+    make_trainer: Callable[..., L.Trainer],
+    model_cfg=None,
+) -> Baseline:
     """Load the cached baseline for this config, or fine-tune and cache it.
 
     Args:
@@ -118,7 +130,9 @@ def get_baseline(cfg: RunConfig, datamodule: TextClassificationDataModule,
         meta = _valid_entry(folder)
         if meta is not None:
             model = load_model(folder / "model")
-            return Baseline(model, meta["metrics"], folder, key, True, meta.get("train_seconds", 0.0))
+            return Baseline(
+                model, meta["metrics"], folder, key, True, meta.get("train_seconds", 0.0)
+            )
         if folder.exists() and rank_zero:
             shutil.rmtree(folder)
         return _train(cfg, datamodule, make_trainer, folder, key, model_cfg or cfg.model)
@@ -146,8 +160,13 @@ def _train(cfg, datamodule, make_trainer, folder: Path, key: str, model_cfg) -> 
     model = module.model.eval()
     metrics = evaluate_splits(model, datamodule)
     export_dense(model, scratch / "model")
-    meta = {"key": key, "metrics": metrics, "sha256": sha256_of(scratch / "model.safetensors"),
-            "train_seconds": seconds, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    meta = {
+        "key": key,
+        "metrics": metrics,
+        "sha256": sha256_of(scratch / "model.safetensors"),
+        "train_seconds": seconds,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     (scratch / "baseline.json").write_text(json.dumps(meta, indent=2))
     shutil.rmtree(scratch / "checkpoints", ignore_errors=True)
     scratch.rename(folder)

@@ -43,12 +43,16 @@ class ClassifierModule(L.LightningModule):
     def __init__(self, model: nn.Module, cfg: TrainerConfig, num_labels: int):
         super().__init__()
         self.model, self.cfg, self.num_labels = model, cfg, num_labels
-        self.metrics = nn.ModuleDict({
-            f"{split}_{name}": metric
-            for split in ("val", "test")
-            for name, metric in (("acc", MulticlassAccuracy(num_labels, average="micro")),
-                                 ("f1", MulticlassF1Score(num_labels, average="macro")))
-        })
+        self.metrics = nn.ModuleDict(
+            {
+                f"{split}_{name}": metric
+                for split in ("val", "test")
+                for name, metric in (
+                    ("acc", MulticlassAccuracy(num_labels, average="micro")),
+                    ("f1", MulticlassF1Score(num_labels, average="macro")),
+                )
+            }
+        )
 
     def on_fit_start(self) -> None:
         # from_pretrained returns modules in eval mode; Lightning keeps modes as it finds them.
@@ -63,7 +67,14 @@ class ClassifierModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         loss = self.compute_loss(batch)
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=batch["labels"].shape[0])
+        self.log(
+            "train/loss",
+            loss,
+            prog_bar=True,
+            on_step=True,
+            on_epoch=False,
+            batch_size=batch["labels"].shape[0],
+        )
         return loss
 
     def _eval_step(self, batch, split: str):
@@ -72,7 +83,9 @@ class ClassifierModule(L.LightningModule):
         for name in ("acc", "f1"):
             metric = self.metrics[f"{split}_{name}"]
             metric.update(preds, batch["labels"])
-            self.log(f"{split}/{name}", metric, on_step=False, on_epoch=True, prog_bar=(name == "acc"))
+            self.log(
+                f"{split}/{name}", metric, on_step=False, on_epoch=True, prog_bar=(name == "acc")
+            )
 
     def validation_step(self, batch, batch_idx):
         self._eval_step(batch, "val")
@@ -87,12 +100,21 @@ class ClassifierModule(L.LightningModule):
     def configure_optimizers(self):
         decay, no_decay = [], []
         for name, param in self.trainable_parameters():
-            (no_decay if param.ndim < 2 or "LayerNorm" in name or "norm" in name.lower() else decay).append(param)
+            (
+                no_decay
+                if param.ndim < 2 or "LayerNorm" in name or "norm" in name.lower()
+                else decay
+            ).append(param)
         optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": self.cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            [
+                {"params": decay, "weight_decay": self.cfg.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
             lr=self.cfg.learning_rate,
         )
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(self.cfg.warmup_ratio * total)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_warmup_decay(s, warmup, total))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: linear_warmup_decay(s, warmup, total)
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

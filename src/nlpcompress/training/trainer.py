@@ -13,12 +13,25 @@ from nlpcompress.config.schema import TrainerConfig
 
 def best_checkpoint_callback(folder: Path) -> ModelCheckpoint:
     """Keeps the single best checkpoint by ``val/acc``."""
-    return ModelCheckpoint(dirpath=str(folder), monitor="val/acc", mode="max", save_top_k=1,
-                           filename="best", save_weights_only=True, auto_insert_metric_name=False)
+    return ModelCheckpoint(
+        dirpath=str(folder),
+        monitor="val/acc",
+        mode="max",
+        save_top_k=1,
+        filename="best",
+        save_weights_only=True,
+        auto_insert_metric_name=False,
+    )
 
 
-def make_trainer(cfg: TrainerConfig, root_dir: Path, logger: Any = None, callbacks: list | None = None,
-                 checkpoint: bool = True, **overrides: Any) -> L.Trainer:
+def make_trainer(
+    cfg: TrainerConfig,
+    root_dir: Path,
+    logger: Any = None,
+    callbacks: list | None = None,
+    checkpoint: bool = True,
+    **overrides: Any,
+) -> L.Trainer:
     """A Trainer honouring ``cfg``; ``overrides`` win (``max_epochs``, ``max_steps``, ...).
 
     Args:
@@ -34,13 +47,24 @@ def make_trainer(cfg: TrainerConfig, root_dir: Path, logger: Any = None, callbac
     if checkpoint:
         callbacks.append(best_checkpoint_callback(root_dir / "checkpoints"))
     kwargs: dict[str, Any] = dict(
-        accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=cfg.strategy,
-        precision=cfg.precision, max_epochs=cfg.max_epochs, max_steps=cfg.max_steps,
-        gradient_clip_val=cfg.gradient_clip_val or None, val_check_interval=cfg.val_check_interval,
-        limit_val_batches=cfg.limit_val_batches, log_every_n_steps=cfg.log_every_n_steps,
-        enable_progress_bar=cfg.enable_progress_bar, deterministic=cfg.deterministic,
-        default_root_dir=str(root_dir), logger=logger if logger is not None else False,
-        enable_checkpointing=checkpoint, enable_model_summary=False, num_sanity_val_steps=0,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        precision=cfg.precision,
+        max_epochs=cfg.max_epochs,
+        max_steps=cfg.max_steps,
+        gradient_clip_val=cfg.gradient_clip_val or None,
+        val_check_interval=cfg.val_check_interval,
+        limit_val_batches=cfg.limit_val_batches,
+        log_every_n_steps=cfg.log_every_n_steps,
+        enable_progress_bar=cfg.enable_progress_bar,
+        deterministic=cfg.deterministic,
+        default_root_dir=str(root_dir),
+        logger=logger if logger is not None else False,
+        enable_checkpointing=checkpoint,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
     )
     kwargs.update(overrides)
     kwargs["callbacks"] = callbacks

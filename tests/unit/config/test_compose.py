@@ -31,7 +31,11 @@ def method_pulling(group: str) -> str | None:
 
 def overrides_for(group: str, option: str) -> list[str]:
     top_level = (CONF / "config.yaml").read_text()
-    extra = [] if f"- {group}:" in top_level or group == "method" else [f"method={method_pulling(group)}"]
+    extra = (
+        []
+        if f"- {group}:" in top_level or group == "method"
+        else [f"method={method_pulling(group)}"]
+    )
     if (group, option) == ("data", "local"):
         extra.append("data.path=/tmp/x")
     return [*extra, f"{group}={option}"]
@@ -52,7 +56,17 @@ def test_every_option_composes_and_validates(compose_cfg, group, option):
 
 
 def test_core_groups_exist():
-    for group in ("data", "model", "method", "trainer", "logger", "paths", "hydra", "experiment", "debug"):
+    for group in (
+        "data",
+        "model",
+        "method",
+        "trainer",
+        "logger",
+        "paths",
+        "hydra",
+        "experiment",
+        "debug",
+    ):
         assert (CONF / group).is_dir(), group
 
 
@@ -88,7 +102,9 @@ def test_invalid_values_are_refused_naming_the_key(compose_cfg, override, key):
 
 def test_config_hash_ignores_paths_but_not_seed(compose_cfg):
     a = build_run_config(compose_cfg(["model=tiny_bert", "data=tiny"]))
-    b = build_run_config(compose_cfg(["model=tiny_bert", "data=tiny", "paths.output_dir=/elsewhere"]))
+    b = build_run_config(
+        compose_cfg(["model=tiny_bert", "data=tiny", "paths.output_dir=/elsewhere"])
+    )
     c = build_run_config(compose_cfg(["model=tiny_bert", "data=tiny", "seed=7"]))
     assert a.config_hash() == b.config_hash() != c.config_hash()
 

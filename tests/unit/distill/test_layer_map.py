@@ -22,12 +22,15 @@ def test_last_and_explicit_maps():
     assert resolve_layer_map("skip", 3, 6, [0, 2, 4]) == [0, 2, 4]
 
 
-@pytest.mark.parametrize(("args", "match"), [
-    (("skip", 3, 6, [0, 2, 6]), "past the teacher"),
-    (("skip", 3, 6, [0, 2]), "entries"),
-    (("skip", 7, 6, None), "deeper"),
-    (("nope", 3, 6, None), "unknown"),
-])
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (("skip", 3, 6, [0, 2, 6]), "past the teacher"),
+        (("skip", 3, 6, [0, 2]), "entries"),
+        (("skip", 7, 6, None), "deeper"),
+        (("nope", 3, 6, None), "unknown"),
+    ],
+)
 def test_bad_maps_raise(args, match):
     with pytest.raises(ValueError, match=match):
         resolve_layer_map(*args)

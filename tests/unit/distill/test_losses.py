@@ -91,7 +91,9 @@ def test_hidden_mse_over_real_tokens_matches_the_formula():
                 total += ((h_s[b, pos] - h_t[b, pos]) ** 2).sum().item()
                 n += 1
     assert losses.hidden_mse(h_s, h_t, mask).item() == pytest.approx(total / (n * 3), rel=1e-6)
-    assert losses.hidden_mse(h_s, h_t).item() == pytest.approx(F.mse_loss(h_s, h_t).item(), rel=1e-6)
+    assert losses.hidden_mse(h_s, h_t).item() == pytest.approx(
+        F.mse_loss(h_s, h_t).item(), rel=1e-6
+    )
     # padding contents do not matter
     h_s2 = h_s.clone()
     h_s2[0, 3] += 100.0
@@ -103,10 +105,14 @@ def test_hidden_mse_projects_student_width():
     h_s, h_t = torch.randn(2, 3, 4, generator=g), torch.randn(2, 3, 6, generator=g)
     proj = torch.nn.Linear(4, 6)
     expected = F.mse_loss(proj(h_s), h_t)
-    assert losses.hidden_mse(h_s, h_t, None, proj).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert losses.hidden_mse(h_s, h_t, None, proj).item() == pytest.approx(
+        expected.item(), rel=1e-6
+    )
     with pytest.raises(ValueError, match="projection"):
         losses.hidden_mse(h_s, h_t)
-    assert losses.embedding_mse(h_s, h_t, None, proj).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert losses.embedding_mse(h_s, h_t, None, proj).item() == pytest.approx(
+        expected.item(), rel=1e-6
+    )
 
 
 def test_attention_mse_counts_real_pairs_only():
@@ -138,8 +144,12 @@ def test_attention_kl_matches_the_formula():
         for a in range(2):
             for q in range(3):
                 if mask[b, q]:
-                    total += sum(p_t[b, a, q, k].item() * (math.log(p_t[b, a, q, k].item()) - math.log(p_s[b, a, q, k].item()))
-                                 for k in range(3) if mask[b, k])
+                    total += sum(
+                        p_t[b, a, q, k].item()
+                        * (math.log(p_t[b, a, q, k].item()) - math.log(p_s[b, a, q, k].item()))
+                        for k in range(3)
+                        if mask[b, k]
+                    )
                     n += 1
     assert losses.attention_kl(p_s, p_t, mask).item() == pytest.approx(total / n, rel=1e-5)
     assert losses.attention_kl(p_t, p_t, mask).item() == pytest.approx(0.0, abs=1e-6)

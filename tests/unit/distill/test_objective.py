@@ -14,7 +14,9 @@ from nlpcompress.distill.outputs import run_model
 from nlpcompress.distill.students import layer_dropped_student
 from tests.unit.distill.conftest import make_batch, tiny_bert
 
-ALL = LossWeights(temperature=2.0, alpha=0.5, hidden_weight=0.7, attention_weight=0.3, embedding_weight=0.2)
+ALL = LossWeights(
+    temperature=2.0, alpha=0.5, hidden_weight=0.7, attention_weight=0.3, embedding_weight=0.2
+)
 
 
 def test_objective_is_the_weighted_sum_of_its_terms(teacher):
@@ -29,10 +31,14 @@ def test_objective_is_the_weighted_sum_of_its_terms(teacher):
     assert sorted(t.hidden) == [1, 3]
     total, parts = objective(s, t, batch["labels"], mask)
     kd = losses.kd_loss(s.logits, t.logits, batch["labels"], 2.0, 0.5)
-    hidden = (losses.hidden_mse(s.hidden[0], t.hidden[1], mask, objective.hidden_proj[0])
-              + losses.hidden_mse(s.hidden[1], t.hidden[3], mask, objective.hidden_proj[1])) / 2
-    att = (losses.attention_mse(s.attentions[0], t.attentions[1], mask)
-           + losses.attention_mse(s.attentions[1], t.attentions[3], mask)) / 2
+    hidden = (
+        losses.hidden_mse(s.hidden[0], t.hidden[1], mask, objective.hidden_proj[0])
+        + losses.hidden_mse(s.hidden[1], t.hidden[3], mask, objective.hidden_proj[1])
+    ) / 2
+    att = (
+        losses.attention_mse(s.attentions[0], t.attentions[1], mask)
+        + losses.attention_mse(s.attentions[1], t.attentions[3], mask)
+    ) / 2
     emb = losses.embedding_mse(s.embeddings, t.embeddings, mask, objective.embedding_proj)
     torch.testing.assert_close(total, kd + 0.7 * hidden + 0.3 * att + 0.2 * emb)
     assert set(parts) == {"kd", "hidden", "attention", "embedding"}
@@ -47,8 +53,14 @@ def test_kl_attention_uses_distributions(teacher):
     s = run_model(student, batch, attentions=True)
     t = run_model(teacher, batch, attentions=True, layers=[0, 2])
     _, parts = objective(s, t, batch["labels"], batch["attention_mask"])
-    expected = (losses.attention_kl(s.attentions[0].softmax(-1), t.attentions[0].softmax(-1), batch["attention_mask"])
-                + losses.attention_kl(s.attentions[1].softmax(-1), t.attentions[2].softmax(-1), batch["attention_mask"])) / 2
+    expected = (
+        losses.attention_kl(
+            s.attentions[0].softmax(-1), t.attentions[0].softmax(-1), batch["attention_mask"]
+        )
+        + losses.attention_kl(
+            s.attentions[1].softmax(-1), t.attentions[2].softmax(-1), batch["attention_mask"]
+        )
+    ) / 2
     torch.testing.assert_close(parts["attention"], expected.detach())
 
 
@@ -96,16 +108,25 @@ def test_cached_teacher_is_never_run(teacher):
 
 def test_alpha_zero_needs_no_teacher():
     student = tiny_bert(layers=2, hidden=8, heads=2, seed=7)
-    module = DistillationModule(student, None, DistillObjective(LossWeights(alpha=0.0), []), TrainerConfig(), 2)
+    module = DistillationModule(
+        student, None, DistillObjective(LossWeights(alpha=0.0), []), TrainerConfig(), 2
+    )
     batch = make_batch([4, 3])
     loss = module.compute_loss(batch)
-    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(module(batch), batch["labels"]))
+    torch.testing.assert_close(
+        loss, torch.nn.functional.cross_entropy(module(batch), batch["labels"])
+    )
 
 
 def test_layer_dropped_student_trains_against_its_teacher(teacher):
     student = layer_dropped_student(teacher, [0, 2]).train()
-    module = DistillationModule(student, teacher, DistillObjective(LossWeights(alpha=1.0, temperature=2.0), []),
-                                TrainerConfig(), 2)
+    module = DistillationModule(
+        student,
+        teacher,
+        DistillObjective(LossWeights(alpha=1.0, temperature=2.0), []),
+        TrainerConfig(),
+        2,
+    )
     module.compute_loss(make_batch([5, 5])).backward()
     assert all(p.grad is None for p in teacher.parameters())
     assert any(p.grad is not None for p in student.parameters())

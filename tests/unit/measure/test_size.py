@@ -13,7 +13,11 @@ from nlpcompress.measure.size import count_params, layer_records, size_metrics, 
 def test_size_bytes_equals_files_on_disk_and_counts(tmp_path):
     w = torch.arange(12, dtype=torch.float32).reshape(3, 4)  # one zero
     b = torch.zeros(3)
-    art = write_artifact(tmp_path / "m", {"encoder.layer.0.w": encode_dense(w), "head.b": encode_dense(b)}, {"builder": "none"})
+    art = write_artifact(
+        tmp_path / "m",
+        {"encoder.layer.0.w": encode_dense(w), "head.b": encode_dense(b)},
+        {"builder": "none"},
+    )
     m = size_metrics(art, fp32_bytes=art.bytes * 2)
     on_disk = (tmp_path / "m.safetensors").stat().st_size + (tmp_path / "m.json").stat().st_size
     assert m["size/bytes"] == on_disk
@@ -36,9 +40,16 @@ def test_avg_bits_counts_every_stored_part(tmp_path):
 
 def test_layer_records_and_csv(tmp_path):
     w = torch.tensor([[0.0, 1.0], [2.0, 0.0]])
-    art = write_artifact(tmp_path / "m", {"w": encode_dense(w, torch.bfloat16)}, {"builder": "none"})
+    art = write_artifact(
+        tmp_path / "m", {"w": encode_dense(w, torch.bfloat16)}, {"builder": "none"}
+    )
     (row,) = layer_records(art)
-    assert row.shape == (2, 2) and row.stored_bits == 16.0 and row.sparsity == 0.5 and row.encoding == "dense"
+    assert (
+        row.shape == (2, 2)
+        and row.stored_bits == 16.0
+        and row.sparsity == 0.5
+        and row.encoding == "dense"
+    )
     text = write_layer_csv([row], tmp_path / "layers.csv").read_text().splitlines()
     assert text[0] == "name,shape,stored_bits,sparsity,encoding"
     assert text[1] == "w,2x2,16.000,0.5000,dense"

@@ -32,7 +32,15 @@ def test_percentile_matches_numpy_linear():
 
 def test_model_against_itself_is_about_one():
     model = Toy().eval()
-    cfg = MeasureConfig(seq_length=32, threads=1, warmup=3, latency_iters=60, throughput_batch=8, throughput_iters=6, rounds=3)
+    cfg = MeasureConfig(
+        seq_length=32,
+        threads=1,
+        warmup=3,
+        latency_iters=60,
+        throughput_batch=8,
+        throughput_iters=6,
+        rounds=3,
+    )
     res = compare({"a": TorchDeployable(model), "b": TorchDeployable(model)}, cfg)
     ratio = res["a"].latency_ms_p50 / res["b"].latency_ms_p50
     assert 0.6 < ratio < 1.6
@@ -44,7 +52,15 @@ def test_model_against_itself_is_about_one():
 def test_bigger_model_is_slower():
     small, big = Toy().eval(), Toy().eval()
     big.ff = nn.Sequential(*[nn.Linear(64, 64) for _ in range(40)])
-    cfg = MeasureConfig(seq_length=64, threads=1, warmup=2, latency_iters=15, throughput_iters=2, throughput_batch=4, rounds=1)
+    cfg = MeasureConfig(
+        seq_length=64,
+        threads=1,
+        warmup=2,
+        latency_iters=15,
+        throughput_iters=2,
+        throughput_batch=4,
+        rounds=1,
+    )
     res = compare({"small": TorchDeployable(small), "big": TorchDeployable(big)}, cfg)
     assert res["big"].latency_ms_p50 > res["small"].latency_ms_p50
 
@@ -52,13 +68,24 @@ def test_bigger_model_is_slower():
 def test_onnx_export_is_timed_in_a_worker_and_predicts_like_torch(tmp_path):
     model = Toy().eval()
     path = export_onnx(model, tmp_path / "toy.onnx", fuse=False)
-    cfg = MeasureConfig(seq_length=16, threads=1, warmup=2, latency_iters=10, throughput_iters=2, throughput_batch=4, rounds=1)
+    cfg = MeasureConfig(
+        seq_length=16,
+        threads=1,
+        warmup=2,
+        latency_iters=10,
+        throughput_iters=2,
+        throughput_batch=4,
+        rounds=1,
+    )
     res = compare({"onnx": OnnxDeployable(path)}, cfg)
     assert res["onnx"].latency_ms_p50 > 0
     from nlpcompress.export.deploy import ort_predictor
 
-    batch = {"input_ids": torch.randint(0, 30522, (3, 7)), "attention_mask": torch.ones(3, 7, dtype=torch.long),
-             "token_type_ids": torch.zeros(3, 7, dtype=torch.long)}
+    batch = {
+        "input_ids": torch.randint(0, 30522, (3, 7)),
+        "attention_mask": torch.ones(3, 7, dtype=torch.long),
+        "token_type_ids": torch.zeros(3, 7, dtype=torch.long),
+    }
     with torch.no_grad():
         expected = model(**batch)
     torch.testing.assert_close(ort_predictor(path, 1)(batch), expected, atol=1e-4, rtol=1e-4)

@@ -21,6 +21,7 @@ def test_mse_clips_outliers_and_beats_minmax():
 
     def err(lo_, hi_):
         from nlpcompress.quant.quantizers import affine_params, dequantize, qrange, quantize
+
         s, z = affine_params(torch.tensor(lo_), torch.tensor(hi_), 4, True)
         return float(((dequantize(quantize(x, s, z, *qrange(4, True)), s, z) - x) ** 2).mean())
 

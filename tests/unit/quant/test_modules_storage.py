@@ -25,14 +25,25 @@ from nlpcompress.quant.storage import export_quantized
 
 def small_bert(seed=0):
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                     intermediate_size=64, max_position_embeddings=32, num_labels=2, attn_implementation="eager")
+    cfg = BertConfig(
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=32,
+        num_labels=2,
+        attn_implementation="eager",
+    )
     return BertForSequenceClassification(cfg).eval()
 
 
 def batch():
     g = torch.Generator().manual_seed(1)
-    return {"input_ids": torch.randint(0, 64, (4, 12), generator=g), "attention_mask": torch.ones(4, 12, dtype=torch.long)}
+    return {
+        "input_ids": torch.randint(0, 64, (4, 12), generator=g),
+        "attention_mask": torch.ones(4, 12, dtype=torch.long),
+    }
 
 
 def test_policy_last_match_wins_and_skip():
@@ -44,7 +55,12 @@ def test_policy_last_match_wins_and_skip():
     assert specs["bert.encoder.layer.0.attention.output.dense"].bits == 2
     assert specs["bert.encoder.layer.1.intermediate.dense"].bits == 4
     assert specs["bert.embeddings.word_embeddings"].bits == 8
-    assert build_specs(QuantConfig(policy={"*intermediate*": 1}, bits=4), model)["bert.encoder.layer.0.intermediate.dense"].form == "binary"
+    assert (
+        build_specs(QuantConfig(policy={"*intermediate*": 1}, bits=4), model)[
+            "bert.encoder.layer.0.intermediate.dense"
+        ].form
+        == "binary"
+    )
 
 
 def test_bad_policy_and_group_size_raise_config_error():
@@ -62,16 +78,22 @@ def test_bad_policy_and_group_size_raise_config_error():
         build_section(QuantConfig, {"granularity": "per_row"}, "quant")
 
 
-@pytest.mark.parametrize("cfg", [
-    QuantConfig(bits=8),
-    QuantConfig(bits=4, embedding_bits=4, granularity="per_group", group_size=16, symmetric=False),
-    QuantConfig(bits=3, embedding_bits=None, granularity="per_tensor"),
-    QuantConfig(form="binary", bits=1, embedding_bits=4),
-    QuantConfig(form="ternary", bits=2, embedding_bits=4),
-    QuantConfig(form="fixed_point", bits=8, embedding_bits=8),
-    QuantConfig(bits=4, lsq=True),
-    QuantConfig(bits=8, act_bits=8),
-], ids=["int8", "int4-group-asym", "int3-tensor", "binary", "ternary", "fixed", "lsq", "w8a8"])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        QuantConfig(bits=8),
+        QuantConfig(
+            bits=4, embedding_bits=4, granularity="per_group", group_size=16, symmetric=False
+        ),
+        QuantConfig(bits=3, embedding_bits=None, granularity="per_tensor"),
+        QuantConfig(form="binary", bits=1, embedding_bits=4),
+        QuantConfig(form="ternary", bits=2, embedding_bits=4),
+        QuantConfig(form="fixed_point", bits=8, embedding_bits=8),
+        QuantConfig(bits=4, lsq=True),
+        QuantConfig(bits=8, act_bits=8),
+    ],
+    ids=["int8", "int4-group-asym", "int3-tensor", "binary", "ternary", "fixed", "lsq", "w8a8"],
+)
 def test_export_round_trip_same_predictions(cfg, tmp_path):
     model = quantize_model(small_bert(), cfg).eval()
     if cfg.act_bits:
@@ -123,7 +145,9 @@ def test_lsq_scale_learns():
     q = QuantLinear(lin, WeightSpec("int", 4, lsq=True)).train()
     assert isinstance(q.weight_quantizer.scale, nn.Parameter) and q.weight_quantizer.scale.ndim == 1
     q(torch.randn(3, 16)).pow(2).sum().backward()
-    assert q.weight_quantizer.scale.grad is not None and q.weight_quantizer.scale.grad.abs().sum() > 0
+    assert (
+        q.weight_quantizer.scale.grad is not None and q.weight_quantizer.scale.grad.abs().sum() > 0
+    )
 
 
 def test_embedding_wrapper_and_dequantized_copy():
@@ -138,7 +162,9 @@ def test_embedding_wrapper_and_dequantized_copy():
 
 
 def test_levels_in_quantized_model():
-    model = quantize_model(small_bert(), QuantConfig(bits=2, embedding_bits=2, symmetric=False)).eval()
+    model = quantize_model(
+        small_bert(), QuantConfig(bits=2, embedding_bits=2, symmetric=False)
+    ).eval()
     wq: WeightQuantizer = model.bert.encoder.layer[0].intermediate.dense.weight_quantizer
     w = model.bert.encoder.layer[0].intermediate.dense.weight
     rows = wq(w)

@@ -135,7 +135,9 @@ def test_lsq_gradient_matches_formula():
     y.sum().backward()
     v = x / 0.1
     inside = (v >= -7) & (v <= 7)
-    expected = torch.where(inside, -v + torch.round(v), torch.where(v > 7, torch.tensor(7.0), torch.tensor(-7.0)))
+    expected = torch.where(
+        inside, -v + torch.round(v), torch.where(v > 7, torch.tensor(7.0), torch.tensor(-7.0))
+    )
     assert float(s.grad) == pytest.approx(float(expected.sum()), abs=1e-5)
     # the default gradient scale is 1 / sqrt(N q_max)
     s2 = torch.tensor(0.1, requires_grad=True)

@@ -28,8 +28,16 @@ def test_linear_warmup_decay_formula():
 
 @pytest.fixture
 def tiny_cfg(compose_cfg, tmp_path):
-    raw = compose_cfg(["model=tiny_bert", "data=tiny", "trainer.max_epochs=4", "trainer.learning_rate=0.002",
-                       "trainer.enable_progress_bar=false", f"paths.cache_dir={tmp_path / 'cache'}"])
+    raw = compose_cfg(
+        [
+            "model=tiny_bert",
+            "data=tiny",
+            "trainer.max_epochs=4",
+            "trainer.learning_rate=0.002",
+            "trainer.enable_progress_bar=false",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+        ]
+    )
     return build_run_config(raw)
 
 
@@ -42,7 +50,9 @@ def datamodule(cfg):
 def test_classifier_module_learns_tiny_data(tiny_cfg, tmp_path):
     torch.manual_seed(0)
     dm = datamodule(tiny_cfg)
-    module = ClassifierModule(build_classifier(tiny_cfg.model, dm.num_labels), tiny_cfg.trainer, dm.num_labels)
+    module = ClassifierModule(
+        build_classifier(tiny_cfg.model, dm.num_labels), tiny_cfg.trainer, dm.num_labels
+    )
     trainer = make_trainer(tiny_cfg.trainer, tmp_path, checkpoint=False)
     trainer.fit(module, datamodule=dm)
     assert trainer.callback_metrics["val/acc"] > 0.8
@@ -59,7 +69,9 @@ def test_baseline_is_cached_and_a_corrupted_entry_is_rebuilt(tiny_cfg, tmp_path)
     assert second.metrics == first.metrics
     ids = torch.randint(0, 1000, (2, 8))
     with torch.no_grad():
-        torch.testing.assert_close(second.model(input_ids=ids).logits, first.model(input_ids=ids).logits)
+        torch.testing.assert_close(
+            second.model(input_ids=ids).logits, first.model(input_ids=ids).logits
+        )
     payload = first.folder / "model.safetensors"
     payload.write_bytes(payload.read_bytes()[:-10] + b"0123456789")
     third = get_baseline(cfg, dm, factory)

@@ -1,0 +1,57 @@
+"""Every preset in ``conf/experiment`` composes and validates, for every job of its own sweep."""
+
+import itertools
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from nlpcompress.config.errors import ModelLoadError
+from nlpcompress.config.run import build_run_config
+
+CONF = Path(__file__).resolve().parents[3] / "conf"
+PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+def sweep_jobs(preset: str) -> list[list[str]]:
+    """The override lists of the preset's ``hydra.sweeper.params`` grid (seeds left out)."""
+    raw = OmegaConf.load(CONF / "experiment" / f"{preset}.yaml")
+    params = OmegaConf.select(raw, "hydra.sweeper.params", default=None)
+    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
+    axes = [
+        [f"{key}={value}" for value in str(values).split(",")]
+        for key, values in params.items()
+        if key != "seed"
+    ]
+    return [list(combo) for combo in itertools.product(*axes)]
+
+
+def test_presets_found():
+    assert {
+        "q8bert_sst2_cpu",
+        "binarybert_cpu",
+        "movement_pruning_cpu",
+        "binary_qat_minilm",
+    } <= set(PRESETS)
+
+
+def test_sweep_jobs_expand_the_grid():
+    assert sorted(sweep_jobs("movement_pruning_cpu")) == sorted(
+        [f"prune={p}", f"prune.sparsity={s}"]
+        for p in ("magnitude", "movement")
+        for s in ("0.9", "0.97")
+    )
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_validates(compose_cfg, preset):
+    """Offline, a hub preset (BERT-base) may only stop at its model, with the offline hint."""
+    for job in sweep_jobs(preset):
+        raw = compose_cfg([f"experiment={preset}", *job])
+        try:
+            cfg = build_run_config(raw)
+        except ModelLoadError as err:
+            assert "offline preset" in str(err), err
+            assert raw["model"]["name"] not in ("minilm_l6", "tiny_bert"), err
+            continue
+        assert cfg.method.name == raw["method"]["name"]
