@@ -10,7 +10,17 @@ Encoding ``packed_int`` (parts / attrs):
 * attrs ``bits``, ``groups = [R, G, g]``.
 
 Decoding: ``x_hat = scale * (u - (z - q_min))``, which is exactly ``s * (q - z)``, the value
-the evaluated model used. Builder ``hf_quantized_classifier`` rebuilds an HF classifier
+the evaluated model used.
+
+Encoding ``sparse_packed_int`` (weights that are mostly exact zeros, e.g. pruned then quantized:
+Deep Compression's prune -> quantize storage): the same ``scale``/``zero``/``offset`` parts, plus
+
+* ``mask``: one bit per entry, set where ``u != z - q_min`` (the value is not exactly 0);
+* ``codes``: only those ``nnz`` codes, bit-packed at ``bits``;
+
+``ceil(n / 8) + ceil(nnz * bits / 8)`` bytes against ``ceil(n * bits / 8)`` dense, so it is
+written only when smaller (zero fraction above ``1 / bits``: 12.5% at int8). Decoding puts the
+zero code ``z - q_min`` at unmasked entries, so ``x_hat`` is the same tensor either way. Builder ``hf_quantized_classifier`` rebuilds an HF classifier
 and, when the model quantized activations, re-inserts the calibrated activation quantizers.
 """
 
@@ -37,9 +47,10 @@ from nlpcompress.quant.modules import (
     quantized_modules,
     set_submodule,
 )
-from nlpcompress.quant.packing import pack_bits, unpack_bits
+from nlpcompress.quant.packing import pack_bits, packed_nbytes, unpack_bits
 
 ENCODING = "packed_int"
+SPARSE_ENCODING = "sparse_packed_int"
 BUILDER = "hf_quantized_classifier"
 
 
@@ -52,14 +63,45 @@ def encode_codes(c: Codes, shape: tuple[int, ...]) -> EncodedTensor:
         half.float(), scale
     ):  # fp16 holds the scales exactly (the quantizers round them so)
         scale = half
-    parts = {"codes": pack_bits(unsigned, c.bits), "scale": scale}
+    parts: dict[str, torch.Tensor] = {"scale": scale}
     zero = (c.zero - c.qmin).float()
     attrs: dict[str, Any] = {"bits": c.bits, "groups": list(c.codes.shape)}
     if zero.numel() == 1:
         attrs["offset"] = float(zero)
+        zero_code = zero.reshape(())
     else:
-        parts["zero"] = zero.reshape(parts["scale"].shape).round().to(torch.uint8)
+        parts["zero"] = zero.reshape(scale.shape).round().to(torch.uint8)
+        zero_code = parts["zero"].to(torch.int32).unsqueeze(-1)
+    nonzero = unsigned != zero_code
+    nnz = int(nonzero.sum())
+    if packed_nbytes(nonzero.numel(), 1) + packed_nbytes(nnz, c.bits) < packed_nbytes(
+        unsigned.numel(), c.bits
+    ):
+        parts["mask"] = pack_bits(nonzero.to(torch.uint8), 1)
+        parts["codes"] = pack_bits(unsigned[nonzero], c.bits)
+        return EncodedTensor(SPARSE_ENCODING, tuple(shape), parts, attrs | {"nonzero": nnz})
+    parts["codes"] = pack_bits(unsigned, c.bits)
     return EncodedTensor(ENCODING, tuple(shape), parts, attrs)
+
+
+def _zero_codes(enc: EncodedTensor) -> torch.Tensor:
+    """``z - q_min`` per group, ``[R, G, 1]`` (or a scalar)."""
+    rows, groups, _ = enc.attrs["groups"]
+    if "zero" in enc.parts:
+        return enc.parts["zero"].float().reshape(rows, groups, 1)
+    return torch.tensor(enc.attrs["offset"])
+
+
+@register_decoder(SPARSE_ENCODING)
+def decode_sparse_packed_int(enc: EncodedTensor) -> torch.Tensor:
+    rows, groups, size = enc.attrs["groups"]
+    numel = rows * groups * size
+    nonzero = unpack_bits(enc.parts["mask"], 1, numel).bool().reshape(rows, groups, size)
+    u = _zero_codes(enc).expand(rows, groups, size).clone()
+    u[nonzero] = unpack_bits(enc.parts["codes"], enc.attrs["bits"], enc.attrs["nonzero"]).float()
+    return (enc.parts["scale"].float().reshape(rows, groups, 1) * (u - _zero_codes(enc))).reshape(
+        enc.shape
+    )
 
 
 @register_decoder(ENCODING)
@@ -152,4 +194,11 @@ def build_quantized_classifier(meta: dict[str, Any], state: dict[str, torch.Tens
     return model
 
 
-__all__ = ["QuantLinear", "decode_packed_int", "encode_codes", "encode_model", "export_quantized"]
+__all__ = [
+    "QuantLinear",
+    "decode_packed_int",
+    "decode_sparse_packed_int",
+    "encode_codes",
+    "encode_model",
+    "export_quantized",
+]

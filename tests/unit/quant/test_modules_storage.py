@@ -112,8 +112,13 @@ def test_export_round_trip_same_predictions(cfg, tmp_path):
     word = tensors["bert.embeddings.word_embeddings.weight"]
     assert word.encoding == ("dense" if cfg.embedding_bits is None else "packed_int")
     q = tensors["bert.encoder.layer.0.intermediate.dense.weight"]
-    assert q.encoding == "packed_int" and q.attrs["bits"] == cfg.bits
-    assert q.parts["codes"].numel() == 64 * 32 * cfg.bits // 8
+    assert q.attrs["bits"] == cfg.bits
+    dense_code_bytes = 64 * 32 * cfg.bits // 8
+    if q.encoding == "packed_int":
+        assert q.parts["codes"].numel() == dense_code_bytes
+    else:  # enough exact zeros (3-bit per-tensor on a random init) for the masked form
+        assert q.encoding == "sparse_packed_int"
+        assert q.parts["mask"].numel() + q.parts["codes"].numel() < dense_code_bytes
     assert q.parts["scale"].dtype == torch.float16
     assert art.bytes > 0
 
@@ -169,3 +174,71 @@ def test_levels_in_quantized_model():
     w = model.bert.encoder.layer[0].intermediate.dense.weight
     rows = wq(w)
     assert all(len(torch.unique(r)) <= 4 for r in rows)
+
+
+def _codes_for(w: torch.Tensor, cfg: QuantConfig):
+    model = quantize_model(small_bert(), cfg)
+    module = quantized_modules(model)["bert.encoder.layer.0.intermediate.dense"]
+    return module.weight_quantizer.encode(w)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        QuantConfig(bits=8),
+        QuantConfig(
+            bits=4, embedding_bits=4, granularity="per_group", group_size=16, symmetric=False
+        ),
+    ],
+    ids=["int8-channel-sym", "int4-group-asym"],
+)
+def test_sparse_packed_int_written_when_smaller_and_decodes_exactly(cfg):
+    """Half the entries exactly zero: mask n/8 + codes nnz*b/8 bytes beat n*b/8."""
+    from nlpcompress.export.format import decode
+    from nlpcompress.quant.storage import encode_codes
+
+    torch.manual_seed(0)
+    w = torch.randn(64, 32)
+    w[torch.rand(64, 32) < 0.5] = 0.0
+    codes = _codes_for(w, cfg)
+    enc = encode_codes(codes, tuple(w.shape))
+    nnz = int((codes.dequantize(w.shape) != 0).sum())
+    assert enc.encoding == "sparse_packed_int"
+    assert enc.attrs["nonzero"] == nnz
+    assert enc.parts["mask"].numel() == 64 * 32 // 8
+    assert enc.parts["codes"].numel() == (nnz * cfg.bits + 7) // 8
+    assert torch.equal(decode(enc), codes.dequantize(w.shape))
+
+
+def test_dense_codes_stay_packed_int():
+    from nlpcompress.quant.storage import encode_codes
+
+    torch.manual_seed(0)
+    w = torch.randn(64, 32)
+    enc = encode_codes(_codes_for(w, QuantConfig(bits=8)), tuple(w.shape))
+    assert enc.encoding == "packed_int"
+
+
+def test_pruned_then_quantized_export_is_smaller_and_round_trips(tmp_path):
+    dense = quantize_model(small_bert(), QuantConfig(bits=8)).eval()
+    pruned_fp = small_bert()
+    with torch.no_grad():
+        for name, p in pruned_fp.named_parameters():
+            if p.ndim == 2 and "encoder" in name:
+                p[p.abs() < p.abs().median()] = 0.0
+    pruned = quantize_model(pruned_fp, QuantConfig(bits=8)).eval()
+    with torch.no_grad():
+        expected = pruned(**batch()).logits
+    sparse_bytes = export_quantized(pruned, tmp_path / "sparse").bytes
+    dense_bytes = export_quantized(dense, tmp_path / "dense").bytes
+    with torch.no_grad():
+        got = load_model(tmp_path / "sparse")(**batch()).logits
+    assert torch.equal(got, expected)
+    assert sparse_bytes < dense_bytes
+    sparse_t, _ = read_artifact(tmp_path / "sparse")
+    dense_t, _ = read_artifact(tmp_path / "dense")
+    names = [n for n, t in sparse_t.items() if t.encoding == "sparse_packed_int"]
+    assert len(names) == 2 * 6  # every encoder Linear of both layers
+    # 2 layers x (4 * 32*32 + 2 * 32*64) int8 weights, half zero: 1/8 + 1/2 byte each, not 1
+    saved = sum(dense_t[n].stored_bytes - sparse_t[n].stored_bytes for n in names)
+    assert saved == pytest.approx(2 * (4 * 32 * 32 + 2 * 32 * 64) * 3 / 8, abs=16)
