@@ -142,7 +142,7 @@ def _with_callbacks(make_trainer, extra: list):
 def run_pipeline(ctx: MethodContext) -> CompressedModel:
     """Run the stages in order; log each stage's accuracy; return the last stage's result."""
     p: PipelineConfig = ctx.cfg.section("pipeline")
-    model, result, metrics = ctx.start_model, None, {}
+    model, result = ctx.start_model, None
     for i, stage in enumerate(p.stages, start=1):
         prefix = f"stage{i}_{stage}"
         callbacks = (
@@ -158,12 +158,11 @@ def run_pipeline(ctx: MethodContext) -> CompressedModel:
         result = method_spec(stage).run(stage_ctx)
         model = result.model.eval()
         stage_metrics = evaluate_splits(model, ctx.datamodule) | result.metrics
-        metrics |= {f"{prefix}/{k}": v for k, v in stage_metrics.items()}
+        # logged as each stage ends (kept if a later stage fails), so not returned again
         ctx.tracker.log_metrics({f"{prefix}/{k}": v for k, v in stage_metrics.items()})
     tags = dict(result.tags) | {"stages": ",".join(p.stages)}
     return dataclasses.replace(
         result,
         form=f"pipeline {'+'.join(p.stages)}: {result.form}",
         tags=tags,
-        metrics=metrics | result.metrics,
     )
