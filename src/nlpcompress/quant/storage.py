@@ -92,33 +92,29 @@ def _zero_codes(enc: EncodedTensor) -> torch.Tensor:
     return torch.tensor(enc.attrs["offset"])
 
 
+def _dequantize(enc: EncodedTensor, u: torch.Tensor) -> torch.Tensor:
+    """``x_hat = scale * (u - (z - q_min))`` for unsigned codes ``u`` of shape ``[R, G, g]``."""
+    rows, groups, _ = enc.attrs["groups"]
+    scale = enc.parts["scale"].float().reshape(rows, groups, 1)
+    return (scale * (u - _zero_codes(enc))).reshape(enc.shape)
+
+
 @register_decoder(SPARSE_ENCODING)
 def decode_sparse_packed_int(enc: EncodedTensor) -> torch.Tensor:
     rows, groups, size = enc.attrs["groups"]
-    numel = rows * groups * size
-    nonzero = unpack_bits(enc.parts["mask"], 1, numel).bool().reshape(rows, groups, size)
+    nonzero = unpack_bits(enc.parts["mask"], 1, rows * groups * size).bool()
     u = _zero_codes(enc).expand(rows, groups, size).clone()
-    u[nonzero] = unpack_bits(enc.parts["codes"], enc.attrs["bits"], enc.attrs["nonzero"]).float()
-    return (enc.parts["scale"].float().reshape(rows, groups, 1) * (u - _zero_codes(enc))).reshape(
-        enc.shape
-    )
+    u[nonzero.reshape(rows, groups, size)] = unpack_bits(
+        enc.parts["codes"], enc.attrs["bits"], enc.attrs["nonzero"]
+    ).float()
+    return _dequantize(enc, u)
 
 
 @register_decoder(ENCODING)
 def decode_packed_int(enc: EncodedTensor) -> torch.Tensor:
     rows, groups, size = enc.attrs["groups"]
-    u = (
-        unpack_bits(enc.parts["codes"], enc.attrs["bits"], rows * groups * size)
-        .float()
-        .reshape(rows, groups, size)
-    )
-    scale = enc.parts["scale"].float().reshape(rows, groups, 1)
-    zero = (
-        enc.parts["zero"].float().reshape(rows, groups, 1)
-        if "zero" in enc.parts
-        else torch.tensor(enc.attrs["offset"])
-    )
-    return (scale * (u - zero)).reshape(enc.shape)
+    u = unpack_bits(enc.parts["codes"], enc.attrs["bits"], rows * groups * size).float()
+    return _dequantize(enc, u.reshape(rows, groups, size))
 
 
 def encode_model(
