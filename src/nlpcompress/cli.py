@@ -93,7 +93,10 @@ def _run_task(dcfg: DictConfig) -> float:
         cfg.logger.experiment_name,
         str(Path(cfg.paths.mlflow_dir) / "artifacts"),
     )
-    config_hash = cfg.config_hash()
+    from nlpcompress.data.digest import data_digest
+
+    digest = data_digest(cfg.data)
+    config_hash = cfg.config_hash(digest)
     if multirun and cfg.resume:
         done = tracker.finished_run_with_hash(config_hash)
         if done:
@@ -106,6 +109,7 @@ def _run_task(dcfg: DictConfig) -> float:
         "model": cfg.model.name,
         "data": cfg.data.name,
         "config_hash": config_hash,
+        "data_digest": digest or "none",
         "git_commit": git_commit(PROJECT_ROOT),
         "cpu_model": cpu_model(),
         "torch_version": torch.__version__,

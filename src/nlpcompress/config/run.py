@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nlpcompress.config.errors import ConfigError
+from nlpcompress.config.hashing import stable_hash
 from nlpcompress.config.schema import (
     DataConfig,
     DeployConfig,
@@ -73,9 +72,16 @@ class RunConfig:
         )
         return out
 
-    def config_hash(self) -> str:
-        """Hash of what determines the result (not where it is logged or written)."""
+    def config_hash(self, data_digest: str | None = None) -> str:
+        """Hash of what determines the result (not where it is logged or written).
+
+        Args:
+            data_digest: digest of the data files' bytes (:func:`nlpcompress.data.digest.data_digest`),
+                so that a data file edited in place gives another hash.
+        """
         payload = self.to_dict()
+        if data_digest is not None:
+            payload["data_digest"] = data_digest
         for volatile in (
             "paths",
             "logger",
@@ -87,12 +93,6 @@ class RunConfig:
             payload.pop(volatile, None)
         payload["trainer"].pop("enable_progress_bar", None)
         return stable_hash(payload)
-
-
-def stable_hash(payload: Any, length: int = 16) -> str:
-    """sha256 of the canonical JSON of ``payload``, shortened."""
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
 def build_run_config(raw: dict[str, Any]) -> RunConfig:

@@ -16,11 +16,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
-from nlpcompress.config.run import stable_hash
+from nlpcompress.config.hashing import stable_hash
 from nlpcompress.config.schema import DataConfig
+from nlpcompress.data.digest import data_digest
 from nlpcompress.data.readers import read_source
 from nlpcompress.data.splits import complete_splits
 
+_UNSET = object()
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -79,6 +81,7 @@ class TextClassificationDataModule(L.LightningDataModule):
         self.splits: datasets.DatasetDict | None = None
         self.label_names: list[str] = []
         self.cache_hit = False
+        self._digest: str | None | object = _UNSET
         self.collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
 
     @property
@@ -111,9 +114,16 @@ class TextClassificationDataModule(L.LightningDataModule):
                 "tiny_size",
             )
         }
-        if cfg.path:
-            fields["mtimes"] = [str(Path(cfg.path).expanduser().resolve())]
+        # The bytes of the files, not their path: a file edited in place is new data.
+        fields["digest"] = self.content_digest()
         return stable_hash({"data": fields, "tokenizer": tokenizer_fingerprint(self.tokenizer)})
+
+    def content_digest(self) -> str | None:
+        """Digest of the data files' bytes (:func:`~nlpcompress.data.digest.data_digest`),
+        computed once per data module."""
+        if self._digest is _UNSET:
+            self._digest = data_digest(self.cfg)
+        return self._digest
 
     def data_fingerprint(self) -> str:
         """Identifies the tokenized data (for teacher-output caches)."""

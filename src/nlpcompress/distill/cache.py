@@ -19,7 +19,7 @@ import torch
 from filelock import FileLock
 from torch import nn
 
-from nlpcompress.config.run import stable_hash
+from nlpcompress.config.hashing import stable_hash
 from nlpcompress.distill.objective import Outputs
 from nlpcompress.distill.outputs import run_model
 

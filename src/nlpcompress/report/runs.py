@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from nlpcompress.config.run import stable_hash
+from nlpcompress.config.hashing import stable_hash
 
 SUMMARY_TAG = "nlpcompress.summary"
 PARENT_TAG = "mlflow.parentRunId"

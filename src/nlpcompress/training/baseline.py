@@ -23,7 +23,8 @@ import torch
 from filelock import FileLock
 from torch import nn
 
-from nlpcompress.config.run import RunConfig, stable_hash
+from nlpcompress.config.hashing import stable_hash
+from nlpcompress.config.run import RunConfig
 from nlpcompress.data.datamodule import TextClassificationDataModule
 from nlpcompress.data.readers import sha256_of
 from nlpcompress.export.dense import export_dense
