@@ -114,8 +114,11 @@ class TextClassificationDataModule(L.LightningDataModule):
                 "tiny_size",
             )
         }
-        # The bytes of the files, not their path: a file edited in place is new data.
+        # The bytes of the files, not their path: a file edited in place is new data, and the
+        # same files reached by another path are the same data.
         fields["digest"] = self.content_digest()
+        if fields["digest"] is not None:
+            fields.pop("path")
         return stable_hash({"data": fields, "tokenizer": tokenizer_fingerprint(self.tokenizer)})
 
     def content_digest(self) -> str | None:

@@ -41,6 +41,7 @@ from nlpcompress.prune.structured import (
     taylor_gradients,
 )
 from nlpcompress.prune.training import PruningModule, attach_masks, update_masks
+from nlpcompress.report.layer_plot import write_layer_sparsity
 from nlpcompress.training.module import ClassifierModule
 
 log = logging.getLogger(__name__)
@@ -110,11 +111,12 @@ def training_steps(ctx: MethodContext, epochs: int) -> int:
 
 def make_schedule(p: PruneConfig, total_steps: int) -> SparsitySchedule:
     """The schedule of this run; ConfigError when it does not fit in the training length."""
-    end = p.end_step if p.end_step is not None else max(p.start_step, int(0.7 * total_steps))
-    if p.start_step >= total_steps:
+    start = p.start_step or int(p.start_fraction * total_steps)
+    end = p.end_step if p.end_step is not None else max(start, int(p.end_fraction * total_steps))
+    if start >= total_steps:
         raise ConfigError(
             "prune.start_step",
-            p.start_step,
+            start,
             f"a step before the end of training ({total_steps} steps)",
         )
     if end >= total_steps:
@@ -122,9 +124,7 @@ def make_schedule(p: PruneConfig, total_steps: int) -> SparsitySchedule:
             "prune.end_step", end, f"a step before the end of training ({total_steps} steps)"
         )
     kind = "one_shot" if p.kind == "nm" else p.schedule
-    return SparsitySchedule(
-        kind, p.target_sparsity, p.start_step, end, p.frequency, p.initial_sparsity
-    )
+    return SparsitySchedule(kind, p.target_sparsity, start, end, p.frequency, p.initial_sparsity)
 
 
 def _fit(ctx: MethodContext, module: ClassifierModule, epochs: int) -> None:
@@ -157,7 +157,7 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
     model = _start_model(ctx)
     start_state = copy.deepcopy(model.state_dict()) if p.rewind else None
     targets = prunable_linears(model, p.include_embeddings)
-    masks = attach_masks(targets, p.kind, p.movement_mode, p.movement_threshold)
+    masks = attach_masks(targets, p.kind, p.movement_mode)
     epochs = _epochs(ctx, p)
     metrics: dict[str, float] = {}
     if p.finetune:
@@ -176,6 +176,9 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
             p.m,
             p.movement_lambda if p.movement_mode == "soft" else 0.0,
             p.scores_learning_rate,
+            teacher=_teacher(ctx, p),
+            temperature=p.distill_temperature,
+            alpha=p.distill_alpha,
         )
         _fit(ctx, module, epochs)
         metrics["prune/prune_events"] = float(len(module.prune_events))
@@ -189,9 +192,25 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
         targets = prunable_linears(model, p.include_embeddings)
     if p.int8:
         _round_int8(model)
+    per_matrix = {n: sparsity_of([m.weight.detach()]) for n, m in targets.items()}
+    stem = ctx.run_dir / (ctx.stage.strip("/").replace("/", "_") + "_prune_layers").lstrip("_")
+    for path in write_layer_sparsity(per_matrix, stem):
+        ctx.tracker.log_artifact(path)
     metrics["sparsity/actual"] = sparsity_of([m.weight.detach() for m in targets.values()])
     metrics["sparsity/target"] = p.target_sparsity
+    metrics["sparsity/max_matrix"] = max(per_matrix.values())
+    metrics["sparsity/min_matrix"] = min(per_matrix.values())
     return model, metrics
+
+
+def _teacher(ctx: MethodContext, p: PruneConfig) -> nn.Module | None:
+    """The fp32 baseline as the teacher when ``prune.distill`` (a copy: it is put in eval mode
+    and frozen, and the baseline itself is timed later)."""
+    if not p.distill:
+        return None
+    if ctx.baseline is None:
+        raise ConfigError("prune.distill", True, "false: this run has no fp32 baseline to distil from")
+    return copy.deepcopy(ctx.baseline.model)
 
 
 def _rewind(
@@ -234,11 +253,19 @@ def run_structured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dict[
     remove_heads(model, heads)
     remove_neurons(model, neurons)
     if p.finetune:
-        _fit(
-            ctx,
-            ClassifierModule(model, ctx.cfg.trainer, ctx.datamodule.num_labels),
-            _epochs(ctx, p),
+        module = PruningModule(
+            model,
+            ctx.cfg.trainer,
+            ctx.datamodule.num_labels,
+            {},
+            {},
+            None,
+            None,
+            teacher=_teacher(ctx, p),
+            temperature=p.distill_temperature,
+            alpha=p.distill_alpha,
         )
+        _fit(ctx, module, _epochs(ctx, p))
     if p.int8:
         _round_int8(model)
     head_counts, ffn_sizes = layer_shapes(model)

@@ -40,10 +40,20 @@ class PruneConfig:
         max_steps: step limit of the fine-tune; -1 uses ``trainer.max_steps``.
         rewind: lottery-ticket rewind: after pruning, reset the surviving weights to their
             values at the start (the fine-tuned baseline) and fine-tune again with the final mask.
-        movement_mode: ``hard`` (TopK of the scores at the scheduled sparsity) or ``soft``
-            (``sigmoid(S) > movement_threshold`` with an L1 penalty on ``sigmoid(S)``).
-        movement_threshold: ``tau`` of soft movement.
-        movement_lambda: weight of soft movement's penalty.
+        movement_mode: ``hard`` (TopK of the scores at the scheduled sparsity in every matrix)
+            or ``soft`` (``sigmoid(S) > tau`` over all matrices, ``tau`` set at each prune step
+            to meet the scheduled sparsity, with an L1 penalty on ``sigmoid(S)``).
+        movement_lambda: final weight of soft movement's penalty; ``lambda_t = lambda * s_t / s``
+            follows the schedule's sparsity ``s_t``, as in the authors' code.
+        start_fraction: first prune step as a fraction of the training steps, when
+            ``start_step`` is 0 (scores and weights train unpruned before it: the authors'
+            initial warm-up).
+        end_fraction: last prune step as a fraction of the training steps, when ``end_step``
+            is null (the steps after it fine-tune at the final sparsity).
+        distill: distil from the fp32 baseline (the teacher) while pruning:
+            ``L = alpha T^2 KL(p_t^T || p_s^T) + (1 - alpha) CE`` (Sanh et al.'s best rows).
+        distill_temperature: ``T`` of that loss.
+        distill_alpha: ``alpha`` of that loss.
         scores_learning_rate: learning rate of the movement scores (Sanh et al. use 1e-2).
         int8: store the surviving weights as int8 with a per-row scale (prune, then quantize);
             the evaluated model uses the same int8 values.
@@ -70,9 +80,13 @@ class PruneConfig:
     max_steps: int = -1
     rewind: bool = False
     movement_mode: Literal["hard", "soft"] = "hard"
-    movement_threshold: float = 0.5
     movement_lambda: float = 1.0
     scores_learning_rate: float = 1e-2
+    start_fraction: float = 0.0
+    end_fraction: float = 0.7
+    distill: bool = False
+    distill_temperature: float = 2.0
+    distill_alpha: float = 0.9
     int8: bool = False
 
     def __post_init__(self):
@@ -129,10 +143,23 @@ class PruneConfig:
             "null or an integer >= 1",
         )
         check(
-            0.0 < self.movement_threshold < 1.0,
-            "movement_threshold",
-            self.movement_threshold,
-            "a number in (0, 1)",
+            0.0 <= self.start_fraction < self.end_fraction < 1.0,
+            "start_fraction",
+            self.start_fraction,
+            f"a fraction in [0, end_fraction={self.end_fraction}) (and end_fraction < 1)",
+        )
+        check(
+            self.distill_temperature > 0,
+            "distill_temperature",
+            self.distill_temperature,
+            "a number > 0",
+        )
+        check(0.0 <= self.distill_alpha <= 1.0, "distill_alpha", self.distill_alpha, "in [0, 1]")
+        check(
+            not self.distill or self.kind != "structured" or self.finetune,
+            "distill",
+            self.distill,
+            "false when there is no fine-tuning (prune.finetune=false)",
         )
         check(self.movement_lambda >= 0, "movement_lambda", self.movement_lambda, "a number >= 0")
         check(

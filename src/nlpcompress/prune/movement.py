@@ -12,13 +12,20 @@ and the straight-through estimator passes the gradient through the binarisation,
 and after training ``S_ij = -sum_t lr * dL/dW_ij^(t) * W_ij^(t)``: weights moving away
 from zero gain score, weights moving towards zero lose it.
 
-* hard (TopK): ``M = TopK(S, v)``, keeping the fraction ``v`` of highest scores.
-* soft (threshold): ``M = 1[sigmoid(S) > tau]`` with an L1 penalty
-  ``lambda * sum_ij sigmoid(S_ij)`` pushing scores down.
+* hard (TopK): ``M = TopK(S, v)`` in every matrix, keeping the same fraction ``v`` of
+  its highest scores (the paper's per-matrix TopK, ``TopKBinarizer``).
+* soft (threshold): ``M = 1[sigmoid(S) > tau]`` with one ``tau`` for all matrices and an L1
+  penalty ``lambda_t * mean_ij sigmoid(S_ij)`` pushing scores down, so each matrix ends at
+  the sparsity its scores earn. Here ``tau_t`` is not hand-tuned: at each prune step it is
+  the ``sigmoid(S)``-quantile that meets the schedule's sparsity ``s_t`` over the union of
+  matrices (the paper tunes ``tau`` and ``lambda`` by hand until a sparsity comes out), so
+  the final sparsity is the configured one. As in the authors' ``ThresholdBinarizer``, every
+  matrix keeps at least ``MIN_KEEP`` (0.5%) of its weights.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -27,6 +34,8 @@ from torch.nn.utils import parametrize
 
 from nlpcompress.prune.masks import topk_mask
 
+MIN_KEEP = 0.005
+
 
 class TopKBinarizer(torch.autograd.Function):
     """``M = TopK(S, k)`` forward; identity (straight-through) backward."""
@@ -34,18 +43,6 @@ class TopKBinarizer(torch.autograd.Function):
     @staticmethod
     def forward(ctx, scores: torch.Tensor, sparsity: float) -> torch.Tensor:
         return topk_mask(scores, sparsity).to(scores.dtype)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return grad, None
-
-
-class ThresholdBinarizer(torch.autograd.Function):
-    """``M = 1[sigmoid(S) > tau]`` forward; identity (straight-through) backward."""
-
-    @staticmethod
-    def forward(ctx, scores: torch.Tensor, threshold: float) -> torch.Tensor:
-        return (torch.sigmoid(scores) > threshold).to(scores.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
@@ -68,29 +65,56 @@ class MovementMask(nn.Module):
 
     Args:
         shape: the weight's shape.
-        mode: ``hard`` (TopK at ``self.sparsity``) or ``soft`` (``sigmoid(S) > threshold``).
-        threshold: ``tau`` for soft mode.
+        mode: ``hard`` (the same TopK sparsity in every matrix) or ``soft`` (one threshold
+            over all matrices, with the L1 penalty of :func:`movement_penalty`).
     """
 
-    def __init__(self, shape: torch.Size, mode: str = "hard", threshold: float = 0.5):
+    def __init__(self, shape: torch.Size, mode: str = "hard"):
         super().__init__()
         if mode not in ("hard", "soft"):
             raise ValueError(f"movement mode must be hard or soft, got {mode!r}")
-        self.mode, self.threshold = mode, threshold
+        self.mode = mode
         self.sparsity = 0.0
-        # Soft mode starts with every sigmoid(S) above tau so nothing is pruned at step 0.
-        init = (
-            0.0 if mode == "hard" else float(torch.logit(torch.tensor(min(0.99, threshold + 0.25))))
-        )
-        self.scores = nn.Parameter(torch.full(tuple(shape), init))
+        # Constant initial scores (the authors' ``mask_init=constant, mask_scale=0``): the
+        # ranking is then learned from the movement alone; nothing is pruned before the
+        # schedule's first prune step.
+        self.scores = nn.Parameter(torch.zeros(tuple(shape)))
 
     def current_mask(self) -> torch.Tensor:
-        if self.mode == "hard":
-            return TopKBinarizer.apply(self.scores, self.sparsity)
-        return ThresholdBinarizer.apply(self.scores, self.threshold)
+        """TopK of this matrix's scores at its current sparsity.
+
+        For soft movement the sparsity of each matrix is the one the global threshold
+        ``tau_t`` gave it at the last prune step (:func:`global_sparsities`), so between two
+        prune steps the number of kept weights per matrix stays fixed.
+        """
+        return TopKBinarizer.apply(self.scores, self.sparsity)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         return weight * self.current_mask()
+
+
+def global_sparsities(
+    scores: dict[str, torch.Tensor], sparsity: float, min_keep: float = MIN_KEEP
+) -> dict[str, float]:
+    """Per-matrix sparsities under one global threshold on the scores.
+
+    ``tau = `` the ``round(s * N)``-th smallest score of the union (``N`` entries); matrix
+    ``l`` gets ``s_l = #{S_l <= tau} / #S_l``, capped so that at least ``min_keep`` of it
+    (and at least one weight) stays, so no matrix is
+    cut entirely (an all-zero matrix would cut its branch of every token's path).
+    ``sigmoid`` is monotonic, so a threshold on ``sigmoid(S)`` and one on ``S`` select the
+    same weights.
+    """
+    names = list(scores)
+    flat = torch.cat([scores[k].detach().reshape(-1).float() for k in names])
+    keep = topk_mask(flat, sparsity)
+    out, start = {}, 0
+    for k in names:
+        size = scores[k].numel()
+        floor = max(1, math.ceil(min_keep * size)) / size
+        out[k] = min(1.0 - float(keep[start : start + size].mean()), 1.0 - floor)
+        start += size
+    return out
 
 
 def attach(module: nn.Module, param: nn.Module, name: str = "weight") -> nn.Module:

@@ -8,11 +8,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from nlpcompress.config.schema import TrainerConfig
-from nlpcompress.prune.masks import magnitude_masks, nm_mask, topk_mask
+from nlpcompress.data.datamodule import model_inputs
+from nlpcompress.distill.losses import kd_loss
+from nlpcompress.methods.base import logits_of
+from nlpcompress.prune.masks import magnitude_masks, nm_mask
 from nlpcompress.prune.movement import (
     FixedMask,
     MovementMask,
     attach,
+    global_sparsities,
     masked_modules,
     movement_penalty,
 )
@@ -21,7 +25,7 @@ from nlpcompress.training.module import ClassifierModule, linear_warmup_decay
 
 
 def attach_masks(
-    targets: dict[str, nn.Module], kind: str, movement_mode: str = "hard", threshold: float = 0.5
+    targets: dict[str, nn.Module], kind: str, movement_mode: str = "hard"
 ) -> dict[str, nn.Module]:
     """Parametrize every target's ``weight`` with a mask (all ones at first)."""
     out = {}
@@ -29,9 +33,7 @@ def attach_masks(
         shape = module.weight.shape
         out[name] = attach(
             module,
-            MovementMask(shape, movement_mode, threshold)
-            if kind == "movement"
-            else FixedMask(shape),
+            MovementMask(shape, movement_mode) if kind == "movement" else FixedMask(shape),
         )
     return out
 
@@ -50,8 +52,10 @@ def update_masks(
     * magnitude: ``M = 1[|W * M_old| > t]`` over the *effective* weights, so a pruned
       weight stays pruned (Zhu & Gupta);
     * nm: N:M of ``|W|``;
-    * movement (hard): per-matrix TopK sparsities; with ``scope=global`` each matrix gets
-      the sparsity it has under one global TopK of all the scores.
+    * movement: hard with ``scope=layer`` gives every matrix the sparsity ``s`` (TopK per
+      matrix, as the paper); soft movement (and hard with ``scope=global``) gives each matrix
+      the sparsity it has under one threshold on all the scores
+      (:func:`~nlpcompress.prune.movement.global_sparsities`).
     """
     with torch.no_grad():
         if kind == "magnitude":
@@ -62,18 +66,14 @@ def update_masks(
             for k, p in masks.items():
                 p.mask.copy_(nm_mask(targets[k].parametrizations.weight.original, n, m))
         elif kind == "movement":
-            if scope == "layer":
+            soft = any(p.mode == "soft" for p in masks.values())
+            if scope == "layer" and not soft:
                 for p in masks.values():
                     p.sparsity = sparsity
                 return
-            names = list(masks)
-            flat = torch.cat([masks[k].scores.detach().reshape(-1) for k in names])
-            keep = topk_mask(flat, sparsity)
-            start = 0
-            for k in names:
-                size = masks[k].scores.numel()
-                masks[k].sparsity = 1.0 - float(keep[start : start + size].mean())
-                start += size
+            per_matrix = global_sparsities({k: p.scores for k, p in masks.items()}, sparsity)
+            for k, p in masks.items():
+                p.sparsity = per_matrix[k]
 
 
 class PruningModule(ClassifierModule):
@@ -89,8 +89,11 @@ class PruningModule(ClassifierModule):
         schedule: when and to which sparsity the masks are recomputed.
         scope: ``global`` or ``layer``.
         n, m: the N:M pattern.
-        movement_lambda: soft movement's penalty weight.
+        movement_lambda: soft movement's final penalty weight ``lambda``; at step ``t`` the
+            penalty is ``lambda * (s_t / s_final) * mean sigmoid(S)``.
         scores_lr: learning rate of the movement scores.
+        teacher: the fp32 model to distil from while pruning (frozen), or None.
+        temperature, alpha: ``T`` and ``alpha`` of :func:`~nlpcompress.distill.losses.kd_loss`.
     """
 
     def __init__(
@@ -107,11 +110,18 @@ class PruningModule(ClassifierModule):
         m: int = 4,
         movement_lambda: float = 0.0,
         scores_lr: float = 1e-2,
+        teacher: nn.Module | None = None,
+        temperature: float = 2.0,
+        alpha: float = 0.9,
     ):
         super().__init__(model, cfg, num_labels)
         self.targets, self.masks, self.kind, self.schedule = targets, masks, kind, schedule
         self.scope, self.n, self.m = scope, n, m
         self.movement_lambda, self.scores_lr = movement_lambda, scores_lr
+        # Kept out of the module tree: the teacher is neither optimised nor checkpointed.
+        self._teacher = [teacher.eval().requires_grad_(False)] if teacher is not None else []
+        self.temperature, self.alpha = temperature, alpha
+        self.current_sparsity = 0.0
         self.prune_events: list[tuple[int, float]] = []
 
     def on_train_batch_start(self, batch, batch_idx):
@@ -120,13 +130,21 @@ class PruningModule(ClassifierModule):
             return
         sparsity = self.schedule.sparsity_at(step)
         update_masks(self.masks, self.targets, self.kind, sparsity, self.scope, self.n, self.m)
+        self.current_sparsity = sparsity
         self.prune_events.append((step, sparsity))
         self.log("prune/target_sparsity", sparsity, on_step=True, on_epoch=False)
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        loss = F.cross_entropy(self(batch), batch["labels"])
-        if self.kind == "movement" and self.movement_lambda > 0:
-            loss = loss + self.movement_lambda * movement_penalty(self.model)
+        logits = self(batch)
+        if self._teacher:
+            with torch.no_grad():
+                teacher_logits = logits_of(self._teacher[0](**model_inputs(batch, self.model)))
+            loss = kd_loss(logits, teacher_logits, batch["labels"], self.temperature, self.alpha)
+        else:
+            loss = F.cross_entropy(logits, batch["labels"])
+        if self.kind == "movement" and self.movement_lambda > 0 and self.schedule is not None:
+            weight = self.movement_lambda * self.current_sparsity / max(self.schedule.final, 1e-8)
+            loss = loss + weight * movement_penalty(self.model)
         return loss
 
     def _scores(self) -> list[nn.Parameter]:

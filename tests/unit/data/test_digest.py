@@ -60,3 +60,17 @@ def test_config_hash_changes_with_the_data_digest(compose_cfg):
     cfg = build_run_config(compose_cfg(["model=tiny_bert", "data=tiny"]))
     assert cfg.config_hash("aaaa") != cfg.config_hash("bbbb")
     assert cfg.config_hash(None) == cfg.config_hash()
+
+
+def test_same_bytes_by_another_path_share_the_cache(tmp_path, tokenizer):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    _write(a / "train.csv", ["x", "y"])
+    (b / "train.csv").write_bytes((a / "train.csv").read_bytes())
+    keys = [
+        TextClassificationDataModule(
+            DataConfig(name="d", source="local", path=str(folder)), tokenizer, tmp_path
+        ).cache_key()
+        for folder in (a, b)
+    ]
+    assert keys[0] == keys[1]

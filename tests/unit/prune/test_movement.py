@@ -1,11 +1,14 @@
+import pytest
 import torch
 from torch import nn
 
 from nlpcompress.prune.movement import (
+    MIN_KEEP,
     FixedMask,
     MovementMask,
     attach,
     bake,
+    global_sparsities,
     masked_modules,
     movement_penalty,
 )
@@ -31,16 +34,35 @@ def test_hard_movement_scores_receive_straight_through_gradients():
     assert mm.scores.grad.abs().sum() > 0
 
 
-def test_soft_movement_threshold_and_penalty():
+def test_soft_movement_global_threshold_and_penalty():
     lin = nn.Linear(3, 2)
-    mm = attach(lin, MovementMask(lin.weight.shape, mode="soft", threshold=0.5))
+    mm = attach(lin, MovementMask(lin.weight.shape, mode="soft"))
     with torch.no_grad():
         mm.scores.copy_(torch.tensor([[1.0, -1.0, 0.1], [-0.1, 2.0, -3.0]]))
+    # sigmoid(S) > tau with tau the 50% quantile: the three highest scores stay
+    mm.sparsity = global_sparsities({"lin": mm.scores}, 0.5)["lin"]
     assert mm.current_mask().tolist() == [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
     pen = movement_penalty(lin)
     torch.testing.assert_close(pen, torch.sigmoid(mm.scores).mean())
     (lin(torch.ones(1, 3)).sum() + pen).backward()
     assert mm.scores.grad is not None and mm.scores.grad.abs().sum() > 0
+
+
+def test_global_sparsities_follow_one_threshold_and_never_empty_a_matrix():
+    # matrix "low" holds all the smallest scores: one threshold would cut it entirely
+    scores = {"low": torch.full((10, 10), -1.0), "high": torch.arange(100.0).reshape(10, 10)}
+    got = global_sparsities(scores, 0.5)
+    assert got["high"] == 0.0
+    assert got["low"] == pytest.approx(1.0 - 1 / 100)  # capped: at least one weight stays
+    assert MIN_KEEP * 100 < 1
+    union = (100 * got["low"] + 100 * got["high"]) / 200
+    assert abs(union - 0.5) < 0.01
+
+
+def test_movement_scores_start_constant_so_nothing_is_ranked_before_training():
+    mm = MovementMask(torch.Size((4, 4)), mode="hard")
+    assert torch.count_nonzero(mm.scores) == 0
+    assert mm.current_mask().sum() == 16  # sparsity 0 until the first prune step
 
 
 def test_fixed_mask_and_bake():
