@@ -37,9 +37,9 @@ def test_presets_found():
 
 def test_sweep_jobs_expand_the_grid():
     assert sorted(sweep_jobs("movement_pruning_cpu")) == sorted(
-        [f"prune={p}", f"prune.sparsity={s}"]
-        for p in ("magnitude", "movement")
-        for s in ("0.9", "0.97")
+        [f"seed={s}", f"prune={p}"]
+        for s in ("1", "2", "3")
+        for p in ("magnitude", "movement", "movement_soft")
     )
 
 
