@@ -36,11 +36,9 @@ def test_presets_found():
 
 
 def test_sweep_jobs_expand_the_grid():
-    assert sorted(sweep_jobs("movement_pruning_cpu")) == sorted(
-        [f"seed={s}", f"prune={p}"]
-        for s in ("1", "2", "3")
-        for p in ("magnitude", "movement", "movement_soft")
-    )
+    assert sweep_jobs("movement_pruning_cpu") == [
+        [f"prune={p}"] for p in ("magnitude", "movement", "movement_soft")
+    ]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
