@@ -209,7 +209,9 @@ def _teacher(ctx: MethodContext, p: PruneConfig) -> nn.Module | None:
     if not p.distill:
         return None
     if ctx.baseline is None:
-        raise ConfigError("prune.distill", True, "false: this run has no fp32 baseline to distil from")
+        raise ConfigError(
+            "prune.distill", True, "false: this run has no fp32 baseline to distil from"
+        )
     return copy.deepcopy(ctx.baseline.model)
 
 

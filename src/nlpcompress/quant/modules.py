@@ -156,6 +156,30 @@ class WeightQuantizer(nn.Module):
         scale, zero = Q.minmax_weight_params(w, s.bits, s.symmetric, s.granularity, s.group_size)
         return Q.fake_quantize(view, scale, zero, qmin, qmax).reshape(w.shape)
 
+    def train_rows(self, table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The training forward of the rows ``index`` of a 2-D ``table``: equal to
+        ``self(table)[index]`` in value and gradient, without fake-quantizing the other rows.
+
+        Row-wise statistics (per-channel / per-group int, binary and ternary alpha per row,
+        element-wise fixed point) need only the rows; a per-tensor int scale needs the
+        table's min / max (one reduction); an LSQ step is gathered per row, and its gradient
+        scale ``g = 1 / sqrt(N q_max)`` keeps the table's ``N``.
+        """
+        rows = table[index]
+        s = self.spec
+        if s.form != "int" or (s.granularity != "per_tensor" and self.scale is None):
+            return self(rows)
+        self._cache = None
+        qmin, qmax = Q.qrange(s.bits, s.symmetric)
+        view = Q.group_view(rows, s.granularity, s.group_size)
+        if self.scale is not None:
+            scale = self._lsq_scale()
+            scale = scale if s.granularity == "per_tensor" else scale[index]
+            g = 1.0 / (table.numel() * max(qmax, 1)) ** 0.5
+            return lsq_quantize(view, scale, qmin, qmax, grad_factor=g).reshape(rows.shape)
+        scale, zero = Q.minmax_weight_params(table, s.bits, s.symmetric, "per_tensor")
+        return Q.fake_quantize(view, scale, zero, qmin, qmax).reshape(rows.shape)
+
 
 class ActQuantizer(nn.Module):
     """Per-tensor activation fake quantization with a calibrated range.
@@ -235,7 +259,17 @@ class QuantEmbedding(nn.Module):
         self.weight_quantizer = WeightQuantizer(spec, emb.weight.detach())
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return F.embedding(ids, self.weight_quantizer(self.weight), self.padding_idx)
+        if not (self.training and torch.is_grad_enabled()):
+            # eval: the stored form, dequantized once and cached
+            return F.embedding(ids, self.weight_quantizer(self.weight), self.padding_idx)
+        # QAT: only the rows this batch looks up are fake-quantized (a 30k-row table costs
+        # more than the rest of a MiniLM step otherwise); same values and gradients.
+        unique, inverse = torch.unique(ids, return_inverse=True)
+        rows = self.weight_quantizer.train_rows(self.weight, unique)
+        if self.padding_idx is not None:
+            # like F.embedding(padding_idx=...): the padding row gets no gradient
+            rows = torch.where((unique == self.padding_idx)[:, None], rows.detach(), rows)
+        return rows[inverse]
 
 
 def quantized_modules(model: nn.Module) -> dict[str, QuantLinear | QuantEmbedding]:

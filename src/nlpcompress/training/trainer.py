@@ -9,6 +9,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from nlpcompress.config.schema import TrainerConfig
+from nlpcompress.training.step_timer import StepTimer
 
 
 def best_checkpoint_callback(folder: Path) -> ModelCheckpoint:
@@ -43,6 +44,8 @@ def make_trainer(
             ``trainer.checkpoint_callback.best_model_path``).
     """
     callbacks = list(callbacks or [])
+    if not any(isinstance(c, StepTimer) for c in callbacks):
+        callbacks.append(StepTimer())
     root_dir = Path(overrides.pop("default_root_dir", root_dir))
     if checkpoint:
         callbacks.append(best_checkpoint_callback(root_dir / "checkpoints"))
