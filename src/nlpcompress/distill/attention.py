@@ -17,6 +17,9 @@ from torch import nn
 
 SCORES_IMPL = "nlpcompress_eager_scores"
 _registered = False
+# While a capture is active, each attention call appends its value tensor (B, A, L, d_k), in
+# layer order (MiniLM's value-relation loss needs them).
+_captured_values: list[list[torch.Tensor]] = []
 
 
 def eager_scores_attention(
@@ -30,6 +33,8 @@ def eager_scores_attention(
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eager attention ``softmax(S) V`` with ``S = Q K^T * scaling + mask``; returns ``(out, S)``."""
+    if _captured_values:
+        _captured_values[-1].append(value)
     scaling = query.size(-1) ** -0.5 if scaling is None else scaling
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling
     if attention_mask is not None:
@@ -50,6 +55,18 @@ def _register() -> None:
     AttentionInterface.register(SCORES_IMPL, eager_scores_attention)
     AttentionMaskInterface.register(SCORES_IMPL, eager_mask)
     _registered = True
+
+
+@contextmanager
+def captured_values() -> Iterator[list[torch.Tensor]]:
+    """Within the block (and :func:`attention_scores`), the value tensors of every
+    self-attention call, in call (= layer) order, are appended to the yielded list."""
+    values: list[torch.Tensor] = []
+    _captured_values.append(values)
+    try:
+        yield values
+    finally:
+        _captured_values.pop()
 
 
 @contextmanager

@@ -32,6 +32,12 @@ class DistillConfig:
         attention_loss: ``mse`` (TinyBERT, on pre-softmax scores) or ``kl`` (MiniLM, on
             attention distributions).
         embedding_weight: weight of the embedding-output MSE.
+        value_weight: weight of MiniLM's value-relation KL between mapped layers.
+        relation_layers: ``all`` mapped layers, or ``last`` (MiniLM: the attention and
+            value-relation terms on the last layer only).
+        intermediate_fraction: two-stage training (TinyBERT, MiniLM): the first fraction of
+            the steps trains the intermediate terms only, the rest the logit KD only; 0 sums
+            all terms in one stage.
         layer_map: ``skip`` (student layer i <- teacher layer (i+1)k-1) or ``last``;
             ``pair.layer_map`` overrides it with an explicit list.
         cache_teacher: compute teacher outputs once per dataset and reuse them from disk.
@@ -48,6 +54,9 @@ class DistillConfig:
     attention_weight: float = 0.0
     attention_loss: Literal["mse", "kl"] = "mse"
     embedding_weight: float = 0.0
+    value_weight: float = 0.0
+    relation_layers: Literal["all", "last"] = "all"
+    intermediate_fraction: float = 0.0
     layer_map: Literal["skip", "last"] = "skip"
     cache_teacher: bool = True
     cache_hidden: bool = True
@@ -56,8 +65,14 @@ class DistillConfig:
     def __post_init__(self):
         check(self.temperature > 0, "temperature", self.temperature, "a number > 0")
         check(0.0 <= self.alpha <= 1.0, "alpha", self.alpha, "a number in [0, 1]")
-        for key in ("hidden_weight", "attention_weight", "embedding_weight"):
+        for key in ("hidden_weight", "attention_weight", "embedding_weight", "value_weight"):
             check(getattr(self, key) >= 0, key, getattr(self, key), "a number >= 0")
+        check(
+            0.0 <= self.intermediate_fraction < 1.0,
+            "intermediate_fraction",
+            self.intermediate_fraction,
+            "a fraction in [0, 1) (0: one stage)",
+        )
         check(self.cache_max_mb >= 0, "cache_max_mb", self.cache_max_mb, "an integer >= 0")
 
     def describe(self) -> str:
@@ -73,6 +88,8 @@ class DistillConfig:
             self.attention_weight,
             self.attention_loss,
             self.embedding_weight,
+            self.value_weight,
+            self.relation_layers,
         )
 
 
@@ -286,7 +303,7 @@ def validate_distill(cfg) -> None:
             f"the student needs the same token ids for {need}",
         )
     if student.kind == "bilstm":
-        for key in ("hidden_weight", "attention_weight", "embedding_weight"):
+        for key in ("hidden_weight", "attention_weight", "embedding_weight", "value_weight"):
             check(
                 getattr(distill, key) == 0,
                 f"distill.{key}",

@@ -196,3 +196,44 @@ def attention_kl(
         return per_query.mean()
     m = mask.to(per_query.dtype)[:, None, :]
     return (per_query * m).sum() / (m.sum() * per_query.shape[1]).clamp_min(1.0)
+
+
+def value_relation(values: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """MiniLM's value relation ``VR = softmax(V V^T / sqrt(d_k))`` per head, over real keys.
+
+    Args:
+        values: ``(B, A, L, d_k)`` value vectors of one self-attention layer.
+        mask: ``(B, L)`` or None; padded keys get no probability mass.
+
+    Returns:
+        ``(B, A, L, L)``; each query row is a distribution over the tokens.
+    """
+    scores = values @ values.transpose(-1, -2) / values.shape[-1] ** 0.5
+    if mask is not None:
+        keys = mask.to(torch.bool)[:, None, None, :]
+        scores = scores.masked_fill(~keys, torch.finfo(scores.dtype).min)
+    return scores.softmax(-1)
+
+
+def value_relation_kl(
+    student_values: torch.Tensor,
+    teacher_values: torch.Tensor,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""MiniLM's value-relation transfer (Wang et al., 2020, eq. 7):
+
+    .. math::
+        L_{VR} = \frac{1}{A \cdot Q} \sum_{b,a} \sum_{q:\, m_{bq}=1}
+            \mathrm{KL}\big(VR_t[b,a,q] \,\|\, VR_s[b,a,q]\big)
+
+    with ``VR = softmax(V V^T / sqrt(d_k))`` (:func:`value_relation`) over real keys, so
+    teacher and student may have different head widths ``d_k``; teacher heads are averaged
+    down to the student's count.
+
+    Args:
+        student_values: ``(B, A, L, d_s)``.
+        teacher_values: ``(B, A', L, d_t)``.
+        mask: ``(B, L)`` or None.
+    """
+    p_t = value_relation(teacher_values.detach().to(student_values.dtype), mask)
+    return attention_kl(value_relation(student_values, mask), p_t, mask)

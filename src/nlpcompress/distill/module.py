@@ -11,7 +11,7 @@ from nlpcompress.distill.cache import TeacherCache
 from nlpcompress.distill.objective import DistillObjective, Outputs
 from nlpcompress.distill.outputs import run_model
 from nlpcompress.methods.base import logits_of
-from nlpcompress.training.module import ClassifierModule
+from nlpcompress.training.module import ClassifierModule, linear_warmup_decay
 
 
 class DistillationModule(ClassifierModule):
@@ -29,6 +29,10 @@ class DistillationModule(ClassifierModule):
         cfg: optimisation knobs.
         num_labels: classes.
         cache: teacher outputs by example index, or None to run the teacher each step.
+        intermediate_fraction: TinyBERT's / MiniLM's two stages: for the first fraction of
+            the training steps only the intermediate terms are trained, then only the
+            prediction-layer (logit) KD, each stage with its own warm-up and decay of the
+            learning rate. 0: one stage with every term (joint).
 
     Attributes:
         teacher_calls: teacher forward passes during training, per epoch.
@@ -42,8 +46,11 @@ class DistillationModule(ClassifierModule):
         cfg: TrainerConfig,
         num_labels: int,
         cache: TeacherCache | None = None,
+        intermediate_fraction: float = 0.0,
     ):
         super().__init__(student, cfg, num_labels)
+        self.intermediate_fraction = intermediate_fraction
+        self.switch_step = 0
         self.objective = objective
         object.__setattr__(self, "teacher", teacher)
         object.__setattr__(self, "cache", cache)
@@ -57,7 +64,40 @@ class DistillationModule(ClassifierModule):
             hidden=w.hidden_weight > 0,
             embeddings=w.embedding_weight > 0,
             attentions=w.attention_weight > 0,
+            values=w.value_weight > 0,
         )
+
+    @property
+    def phase(self) -> str:
+        """``intermediate`` before the switch step of a two-stage run, else ``prediction``;
+        ``joint`` for a one-stage run."""
+        if self.intermediate_fraction <= 0 or not self.objective.weights.intermediate:
+            return "joint"
+        return "intermediate" if self.global_step < self.switch_step else "prediction"
+
+    def _needs(self) -> dict[str, bool]:
+        if self.phase == "prediction":
+            return dict.fromkeys(self._need, False)
+        return self._need
+
+    def configure_optimizers(self):
+        setup = super().configure_optimizers()
+        if self.intermediate_fraction <= 0 or not self.objective.weights.intermediate:
+            return setup
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        self.switch_step = max(1, int(self.intermediate_fraction * total))
+        warmup = self.cfg.warmup_ratio
+        switch = self.switch_step
+
+        def two_stages(step: int) -> float:
+            if step < switch:
+                return linear_warmup_decay(step, int(warmup * switch), switch)
+            rest = total - switch
+            return linear_warmup_decay(step - switch, int(warmup * rest), rest)
+
+        optimizer = setup["optimizer"]
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, two_stages)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return logits_of(self.model(**model_inputs(batch, self.model)))
@@ -84,10 +124,12 @@ class DistillationModule(ClassifierModule):
         if not self.objective.weights.needs_teacher:
             return None
         layers = self.objective.layer_map
+        need = self._needs()
         if (
             self.cache is not None
-            and not self._need["attentions"]
-            and self.cache.covers(layers if self._need["hidden"] else (), self._need["embeddings"])
+            and not need["attentions"]
+            and not need["values"]
+            and self.cache.covers(layers if need["hidden"] else (), need["embeddings"])
         ):
             return self.cache.lookup(batch)
         if self.teacher is None:
@@ -97,16 +139,21 @@ class DistillationModule(ClassifierModule):
         if self.teacher_calls:
             self.teacher_calls[-1] += 1
         with torch.no_grad():
-            return run_model(self.teacher, batch, layers=layers, **self._need)
+            return run_model(self.teacher, batch, layers=layers, **need)
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        need = self._needs()
         student = (
-            run_model(self.model, batch, layers=None, **self._need)
-            if any(self._need.values())
+            run_model(self.model, batch, layers=None, **need)
+            if any(need.values())
             else Outputs(logits=self(batch))
         )
         loss, parts = self.objective(
-            student, self.teacher_outputs(batch), batch["labels"], batch["attention_mask"]
+            student,
+            self.teacher_outputs(batch),
+            batch["labels"],
+            batch["attention_mask"],
+            phase=self.phase,
         )
         n = batch["labels"].shape[0]
         for name, value in parts.items():

@@ -5,10 +5,15 @@
         + w_h \\frac{1}{|M|} \\sum_{i} \\mathrm{MSE}(W_i h^s_i, h^t_{M(i)})
         + w_a \\frac{1}{|M|} \\sum_{i} \\ell_{att}(A^s_i, A^t_{M(i)})
         + w_e \\, \\mathrm{MSE}(W_e e^s, e^t)
+        + w_v \\frac{1}{|M|} \\sum_{i} \\mathrm{KL}(VR^t_{M(i)} \\| VR^s_i)
 
 ``M`` is the layer map (student layer ``i`` <- teacher layer ``M(i)``), ``W_i``/``W_e``
 learned projections (only when widths differ), ``ell_att`` either TinyBERT's MSE on scores
-or MiniLM's KL on distributions.
+or MiniLM's KL on distributions, and ``VR`` MiniLM's value relation
+``softmax(V V^T / sqrt(d_k))``. MiniLM transfers the last layer only (``relation_layers=last``).
+
+Two-stage training (TinyBERT, MiniLM) uses ``phase``: ``intermediate`` keeps only the
+intermediate terms, ``prediction`` only ``L_KD``; ``joint`` (default) sums them all.
 
 Outputs are passed as :class:`Outputs` so that teacher values may come from a cache that
 holds only the mapped layers.
@@ -33,12 +38,14 @@ class Outputs:
         hidden: layer index -> ``(B, L, H)`` output of that transformer layer.
         embeddings: ``(B, L, H)`` output of the embedding layer, or None.
         attentions: layer index -> ``(B, A, L, L)`` pre-softmax attention scores.
+        values: layer index -> ``(B, A, L, d_k)`` self-attention value vectors.
     """
 
     logits: torch.Tensor | None = None
     hidden: dict[int, torch.Tensor] = field(default_factory=dict)
     embeddings: torch.Tensor | None = None
     attentions: dict[int, torch.Tensor] = field(default_factory=dict)
+    values: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,8 @@ class LossWeights:
     attention_weight: float = 0.0
     attention_loss: str = "mse"
     embedding_weight: float = 0.0
+    value_weight: float = 0.0
+    relation_layers: str = "all"
 
     @property
     def needs_teacher(self) -> bool:
@@ -58,7 +67,12 @@ class LossWeights:
 
     @property
     def intermediate(self) -> bool:
-        return self.hidden_weight > 0 or self.attention_weight > 0 or self.embedding_weight > 0
+        return (
+            self.hidden_weight > 0
+            or self.attention_weight > 0
+            or self.embedding_weight > 0
+            or self.value_weight > 0
+        )
 
 
 class DistillObjective(nn.Module):
@@ -99,12 +113,26 @@ class DistillObjective(nn.Module):
         teacher: Outputs | None,
         labels: torch.Tensor,
         mask: torch.Tensor | None = None,
+        phase: str = "joint",
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss and its detached parts (``kd``, ``hidden``, ``attention``, ``embedding``)."""
+        """Total loss and its detached parts (``kd``, ``hidden``, ``attention``, ...).
+
+        Args:
+            phase: ``joint`` (all terms), ``intermediate`` (intermediate terms only) or
+                ``prediction`` (the logit term only).
+        """
         w = self.weights
         t_logits = teacher.logits if teacher is not None else None
-        total = losses.kd_loss(student.logits, t_logits, labels, w.temperature, w.alpha)
-        parts = {"kd": total.detach()}
+        if phase == "intermediate":
+            total = torch.zeros((), device=labels.device)
+            parts = {}
+        else:
+            total = losses.kd_loss(student.logits, t_logits, labels, w.temperature, w.alpha)
+            parts = {"kd": total.detach()}
+        if phase == "prediction":
+            return total, parts
+        pairs = list(enumerate(self.layer_map))
+        relation_pairs = pairs[-1:] if w.relation_layers == "last" else pairs
         if w.hidden_weight > 0:
             terms = [
                 losses.hidden_mse(
@@ -121,11 +149,19 @@ class DistillObjective(nn.Module):
         if w.attention_weight > 0:
             terms = [
                 self._attention(student.attentions[i], teacher.attentions[t], mask)
-                for i, t in enumerate(self.layer_map)
+                for i, t in relation_pairs
             ]
             attention = torch.stack(terms).mean()
             total = total + w.attention_weight * attention
             parts["attention"] = attention.detach()
+        if w.value_weight > 0:
+            terms = [
+                losses.value_relation_kl(student.values[i], teacher.values[t], mask)
+                for i, t in relation_pairs
+            ]
+            value = torch.stack(terms).mean()
+            total = total + w.value_weight * value
+            parts["value"] = value.detach()
         if w.embedding_weight > 0:
             emb = losses.embedding_mse(
                 student.embeddings, teacher.embeddings, mask, self.embedding_proj

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from nlpcompress.data.datamodule import model_inputs
-from nlpcompress.distill.attention import attention_scores
+from nlpcompress.distill.attention import attention_scores, captured_values
 from nlpcompress.distill.objective import Outputs
 from nlpcompress.methods.base import logits_of
 
@@ -20,6 +20,7 @@ def run_model(
     hidden: bool = False,
     embeddings: bool = False,
     attentions: bool = False,
+    values: bool = False,
     layers: Iterable[int] | None = None,
 ) -> Outputs:
     """Forward ``model`` and keep logits plus the requested intermediate tensors.
@@ -30,14 +31,16 @@ def run_model(
         hidden: keep transformer-layer outputs (``hidden_states[i + 1]`` for layer ``i``).
         embeddings: keep the embedding output (``hidden_states[0]``).
         attentions: keep pre-softmax attention scores per layer.
+        values: keep the self-attention value vectors per layer (``(B, A, L, d_k)``).
         layers: which layer indices to keep (all when None).
     """
     inputs = model_inputs(batch, model)
-    if not (hidden or embeddings or attentions):
+    if not (hidden or embeddings or attentions or values):
         return Outputs(logits=logits_of(model(**inputs)))
     kwargs = dict(output_hidden_states=hidden or embeddings, output_attentions=attentions)
-    if attentions:
-        with attention_scores(model):
+    captured: list[torch.Tensor] = []
+    if attentions or values:
+        with attention_scores(model), captured_values() as captured:
             out = model(**inputs, **kwargs)
     else:
         out = model(**inputs, **kwargs)
@@ -53,4 +56,6 @@ def run_model(
         result.attentions = {
             i: a for i, a in enumerate(out.attentions) if keep is None or i in keep
         }
+    if values:
+        result.values = {i: v for i, v in enumerate(captured) if keep is None or i in keep}
     return result

@@ -134,14 +134,20 @@ def teacher_cache(
     w = distill.weights
     if not distill.cache_teacher or not w.needs_teacher:
         return None, "off"
-    if w.attention_weight > 0:
-        return None, "off: attention losses need a teacher pass each step"
+    relations = w.attention_weight > 0 or w.value_weight > 0
+    if relations and distill.intermediate_fraction <= 0:
+        return None, "off: attention / value-relation losses need a teacher pass each step"
     dm = ctx.datamodule
     train = dm.splits["train"]
-    if (w.hidden_weight > 0 or w.embedding_weight > 0) and not distill.cache_hidden:
-        return None, "off: cache_hidden=false and hidden losses need a teacher pass each step"
-    layers = layer_map if w.hidden_weight > 0 else []
-    embeddings = w.embedding_weight > 0
+    if relations:
+        # Two stages: the intermediate stage runs the teacher for its attention maps; the
+        # prediction stage needs only its logits, which are cached.
+        layers, embeddings = [], False
+    else:
+        if (w.hidden_weight > 0 or w.embedding_weight > 0) and not distill.cache_hidden:
+            return None, "off: cache_hidden=false and hidden losses need a teacher pass each step"
+        layers = layer_map if w.hidden_weight > 0 else []
+        embeddings = w.embedding_weight > 0
     if layers or embeddings:
         tokens = int(sum(len(ids) for ids in train["input_ids"]))
         need = hidden_bytes(tokens, hidden_width(teacher), len(layers) + int(embeddings))
@@ -204,7 +210,13 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
         cfg.trainer, learning_rate=method.learning_rate or cfg.trainer.learning_rate
     )
     module = DistillationModule(
-        student, teacher if needs_teacher else None, objective, trainer_cfg, dm.num_labels, cache
+        student,
+        teacher if needs_teacher else None,
+        objective,
+        trainer_cfg,
+        dm.num_labels,
+        cache,
+        intermediate_fraction=distill.intermediate_fraction,
     )
     overrides = {}
     if method.max_epochs is not None:

@@ -162,3 +162,22 @@ def test_match_heads_averages_groups():
     assert torch.equal(out[:, 1], (att[:, 2] + att[:, 3]) / 2)
     with pytest.raises(ValueError):
         losses.match_heads(att, 3)
+
+
+def test_value_relation_kl_matches_the_formula_on_fixed_tensors():
+    torch.manual_seed(0)
+    v_s, v_t = torch.randn(1, 2, 3, 4), torch.randn(1, 2, 3, 8)
+    mask = torch.tensor([[1, 1, 0]])
+    got = losses.value_relation_kl(v_s, v_t, mask)
+
+    def vr(v):
+        s = v[..., :2, :] @ v[..., :2, :].transpose(-1, -2) / v.shape[-1] ** 0.5
+        return s.softmax(-1)  # real queries x real keys
+
+    p_s, p_t = vr(v_s), vr(v_t)
+    expected = (p_t * (p_t.log() - p_s.log())).sum(-1).mean()
+    torch.testing.assert_close(got, expected)
+    assert losses.value_relation_kl(v_t, v_t, mask) == pytest.approx(0.0, abs=1e-6)
+    rel = losses.value_relation(v_s, mask)
+    assert rel[..., 2].abs().max() < 1e-6  # padded key: no mass
+    torch.testing.assert_close(rel.sum(-1), torch.ones(1, 2, 3))

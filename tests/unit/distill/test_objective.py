@@ -135,3 +135,33 @@ def test_layer_dropped_student_trains_against_its_teacher(teacher):
 def test_projection_missing_when_needed_raises():
     with pytest.raises(ValueError):
         losses.hidden_mse(torch.zeros(1, 2, 8), torch.zeros(1, 2, 16))
+
+
+def test_minilm_last_layer_value_relation_and_phases(teacher):
+    student = tiny_bert(layers=2, hidden=8, heads=2, seed=5)
+    batch = make_batch([6, 4])
+    mask = batch["attention_mask"]
+    w = LossWeights(
+        alpha=0.5,
+        attention_weight=1.0,
+        attention_loss="kl",
+        value_weight=1.0,
+        relation_layers="last",
+    )
+    objective = DistillObjective(w, [1, 3], 8, 16)
+    s = run_model(student, batch, attentions=True, values=True)
+    t = run_model(teacher, batch, attentions=True, values=True, layers=[1, 3])
+    assert sorted(s.values) == [0, 1] and s.values[1].shape[:2] == (2, 2)
+    assert sorted(t.values) == [1, 3]
+    total, parts = objective(s, t, batch["labels"], mask)
+    # the last student layer (1) against the last mapped teacher layer (3) only
+    att = losses.attention_kl(s.attentions[1].softmax(-1), t.attentions[3].softmax(-1), mask)
+    val = losses.value_relation_kl(s.values[1], t.values[3], mask)
+    kd = losses.kd_loss(s.logits, t.logits, batch["labels"], 2.0, 0.5)
+    torch.testing.assert_close(total, kd + att + val)
+    first, first_parts = objective(s, t, batch["labels"], mask, phase="intermediate")
+    torch.testing.assert_close(first, att + val)
+    assert "kd" not in first_parts
+    second, second_parts = objective(s, t, batch["labels"], mask, phase="prediction")
+    torch.testing.assert_close(second, kd)
+    assert set(second_parts) == {"kd"}
