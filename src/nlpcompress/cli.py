@@ -8,6 +8,7 @@ naming the key before any work.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -15,6 +16,7 @@ import traceback
 from pathlib import Path
 
 import hydra
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from nlpcompress.config.errors import ConfigError, DataError, ModelLoadError
@@ -72,7 +74,7 @@ def _job_overrides() -> list[str]:
 def _run_task(dcfg: DictConfig) -> float:
     from nlpcompress.config.run import build_run_config
     from nlpcompress.logging_setup import quiet_libraries
-    from nlpcompress.tracking.run import RunTracker, cpu_model, git_commit, resolve_tracking_uri
+    from nlpcompress.tracking.lifecycle import Interrupted, interrupts_raise
 
     quiet_libraries()
     multirun = _is_multirun()
@@ -83,51 +85,90 @@ def _run_task(dcfg: DictConfig) -> float:
         print(f"nlpcompress: {err}", file=sys.stderr)
         if multirun:
             _record_config_failure(raw, err)
+            _job_status("failed")
             return float("nan")
         sys.exit(2)
+    try:
+        with interrupts_raise():
+            return _tracked_run(dcfg, cfg, multirun)
+    except Interrupted as err:
+        # SIGTERM: the run is KILLED (done in _tracked_run); the process exits 128 + 15.
+        print(f"nlpcompress: {err}; the run is marked KILLED", file=sys.stderr)
+        sys.exit(err.exit_code)
 
+
+def _tracked_run(dcfg: DictConfig, cfg, multirun: bool) -> float:
     import torch
+
+    from nlpcompress.data.digest import data_digest
+    from nlpcompress.tracking.lifecycle import job_lock, process_tags, reap_dead_runs
+    from nlpcompress.tracking.run import RunTracker, cpu_model, git_commit, resolve_tracking_uri
 
     tracker = RunTracker(
         resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.mlflow_dir),
         cfg.logger.experiment_name,
         str(Path(cfg.paths.mlflow_dir) / "artifacts"),
     )
-    from nlpcompress.data.digest import data_digest
-
     digest = data_digest(cfg.data)
     config_hash = cfg.config_hash(digest)
-    if multirun and cfg.resume:
-        done = tracker.finished_run_with_hash(config_hash)
-        if done:
-            log.info(
-                "resume: skipping, run %s already FINISHED with config hash %s", done, config_hash
-            )
-            return objective_value(tracker.client.get_run(done).data.metrics, cfg)
-    tags = {
-        "method": cfg.method.name,
-        "model": cfg.model.name,
-        "data": cfg.data.name,
-        "config_hash": config_hash,
-        "data_digest": digest or "none",
-        "git_commit": git_commit(PROJECT_ROOT),
-        "cpu_model": cpu_model(),
-        "torch_version": torch.__version__,
-        "nlpcompress_version": __import__("nlpcompress").__version__,
-        "deploy_backend": cfg.deploy.backend,
-        **cfg.logger.tags,
-    }
-    tracker.start(_run_name(cfg), tags)
-    tracker.log_params(cfg.to_dict())
-    tracker.log_text(OmegaConf.to_yaml(dcfg, resolve=True), "config.yaml")
-    try:
-        from nlpcompress.runner import execute
+    resume = multirun and cfg.resume
+    lock = (
+        job_lock(
+            Path(cfg.paths.cache_dir) / "locks",
+            tracker.tracking_uri,
+            cfg.logger.experiment_name,
+            config_hash,
+        )
+        if resume
+        else contextlib.nullcontext()
+    )
+    with lock:
+        if resume:
+            for run_id in reap_dead_runs(tracker.client, tracker.experiment_id, config_hash):
+                log.warning("resume: run %s was RUNNING but its process is gone: KILLED", run_id)
+            done = tracker.finished_run_with_hash(config_hash)
+            if done:
+                log.info(
+                    "resume: skipping, run %s already FINISHED with config hash %s",
+                    done,
+                    config_hash,
+                )
+                _job_status("skipped", done)
+                return objective_value(tracker.client.get_run(done).data.metrics, cfg)
+        tags = {
+            "method": cfg.method.name,
+            "model": cfg.model.name,
+            "data": cfg.data.name,
+            "config_hash": config_hash,
+            "data_digest": digest or "none",
+            "git_commit": git_commit(PROJECT_ROOT),
+            "cpu_model": cpu_model(),
+            "torch_version": torch.__version__,
+            "nlpcompress_version": __import__("nlpcompress").__version__,
+            "deploy_backend": cfg.deploy.backend,
+            **process_tags(),
+            **cfg.logger.tags,
+        }
+        tracker.start(_run_name(cfg), tags)
+        tracker.log_params(cfg.to_dict())
+        tracker.log_text(OmegaConf.to_yaml(dcfg, resolve=True), "config.yaml")
+        return _execute(cfg, tracker, multirun)
 
+
+def _execute(cfg, tracker, multirun: bool) -> float:
+    from nlpcompress.runner import execute
+
+    try:
         outcome = execute(cfg, tracker)
-    except Exception as err:
+    except BaseException as err:  # noqa: BLE001 (interrupts too: the run must not stay RUNNING)
+        interrupted = not isinstance(err, Exception)
         tracker.set_tags({"error": f"{type(err).__name__}: {err}"[:5000]})
         tracker.log_text(traceback.format_exc(), "error.txt")
-        tracker.finish("FAILED")
+        tracker.finish("KILLED" if interrupted else "FAILED")
+        _job_status("killed" if interrupted else "failed", tracker.run_id)
+        if interrupted:
+            log.error("run %s KILLED: %s", tracker.run_id, type(err).__name__)
+            raise
         log.error("run %s FAILED: %s: %s", tracker.run_id, type(err).__name__, err)
         if multirun:
             return float("nan")
@@ -136,9 +177,21 @@ def _run_task(dcfg: DictConfig) -> float:
             sys.exit(2)
         raise
     tracker.finish("FINISHED")
+    _job_status("finished", tracker.run_id)
     if tracker.active:  # DDP ranks > 0 have nothing to report
         _print_summary(outcome.metrics, tracker)
     return objective_value(outcome.metrics, cfg)
+
+
+def _job_status(status: str, run_id: str | None = None) -> None:
+    """In a sweep, record this job's outcome in its Hydra folder (for the summary line)."""
+    if not _is_multirun():
+        return
+    from hydra.core.hydra_config import HydraConfig
+
+    from nlpcompress.tracking.sweep_status import write_status
+
+    write_status(HydraConfig.get().runtime.output_dir, status, run_id)
 
 
 def objective_value(metrics: dict[str, float], cfg) -> float:
@@ -150,7 +203,10 @@ def objective_value(metrics: dict[str, float], cfg) -> float:
 
 
 def _record_config_failure(raw: dict, err: ConfigError) -> None:
-    """In a sweep, a job with a bad config is a FAILED run (so the sweep shows it)."""
+    """In a sweep, a job with a bad config is a FAILED run (so the sweep shows it), named
+    after its overrides, with them as params, a hash of the raw config and ``error.txt``."""
+    from nlpcompress.config.hashing import stable_hash
+    from nlpcompress.tracking.lifecycle import process_tags
     from nlpcompress.tracking.run import RunTracker, resolve_tracking_uri
 
     logger = raw.get("logger") or {}
@@ -160,8 +216,34 @@ def _record_config_failure(raw: dict, err: ConfigError) -> None:
         logger.get("experiment_name", "nlpcompress"),
         str(Path(paths.get("mlflow_dir", "outputs/mlflow")) / "artifacts"),
     )
-    tracker.start("invalid-config", {"error": str(err)})
+    overrides = _job_overrides()
+    name = "invalid-config-" + "-".join(o.replace("/", "_") for o in overrides)[:200]
+    payload = {k: v for k, v in raw.items() if k not in ("hydra", "paths", "logger")}
+    tracker.start(
+        name,
+        {"error": str(err), "config_hash": stable_hash(payload), **process_tags()},
+    )
+    tracker.log_params({f"override.{i}": o for i, o in enumerate(overrides)})
+    tracker.log_text(f"nlpcompress: {err}\noverrides: {' '.join(overrides)}\n", "error.txt")
     tracker.finish("FAILED")
+
+
+class SweepSummary(Callback):
+    """Hydra callback: after the last job, print ``sweep: N finished, N failed, ...`` and
+    make the process exit non-zero when a job failed (``sweep.fail_on_error=true``)."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        from nlpcompress.tracking.sweep_status import summarise
+
+        counts, line = summarise(config.hydra.sweep.dir)
+        print(line, file=sys.stderr)
+        fail_on_error = OmegaConf.select(config, "sweep.fail_on_error", default=True)
+        global _SWEEP_EXIT
+        if fail_on_error and (counts["failed"] or counts["killed"]):
+            _SWEEP_EXIT = 1
+
+
+_SWEEP_EXIT = 0
 
 
 def _print_summary(metrics: dict[str, float], tracker) -> None:
@@ -192,3 +274,5 @@ def main() -> None:
     """Console entry point ``nlpcompress``."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     _hydra_main()
+    if _SWEEP_EXIT:
+        sys.exit(_SWEEP_EXIT)

@@ -1,0 +1,114 @@
+"""A run's life outside the happy path: interrupted runs end KILLED, dead runs are reaped,
+and two identical jobs never run at once.
+
+* :func:`interrupts_raise` turns SIGTERM into :class:`Interrupted` (Ctrl-C already raises
+  ``KeyboardInterrupt``), so the job's handler can close the run as ``KILLED`` with what was
+  logged so far, instead of Lightning swallowing the signal and the process exiting 0.
+* Every run is tagged with ``host`` and ``pid``; :func:`reap_dead_runs` marks RUNNING runs of
+  the same config hash whose process on this host is gone (SIGKILL, power loss) as KILLED.
+* :func:`job_lock` serialises "already FINISHED?" and the run itself per
+  (store, experiment, config hash): a second identical sweep waits, then skips.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock
+
+from nlpcompress.config.hashing import stable_hash
+
+INTERRUPT_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Interrupted(BaseException):
+    """The job was asked to stop (SIGTERM); ``exit_code`` is the shell's ``128 + signal``."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.exit_code = INTERRUPT_EXIT.get(signum, 128 + signum)
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+@contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Interrupted` in the main thread.
+
+    Lightning chains the handler it finds when it installs its own, so the exception still
+    reaches us from inside ``Trainer.fit``.
+    """
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def process_tags() -> dict[str, str]:
+    """``host`` and ``pid`` of this process, recorded on every run."""
+    return {"host": socket.gethostname(), "pid": str(os.getpid())}
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (zombies count as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def reap_dead_runs(client, experiment_id: str, config_hash: str) -> list[str]:
+    """Mark RUNNING runs of ``config_hash`` whose process on this host is gone as KILLED.
+
+    Runs started on another host (or without the tags) are left alone: their process cannot
+    be checked from here.
+
+    Returns:
+        The ids of the runs marked KILLED.
+    """
+    host = socket.gethostname()
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.config_hash = '{config_hash}' and attributes.status = 'RUNNING'",
+        max_results=100,
+    )
+    reaped = []
+    for run in runs:
+        tags = run.data.tags
+        if tags.get("host") != host or not tags.get("pid", "").isdigit():
+            continue
+        if int(tags["pid"]) == os.getpid() or pid_alive(int(tags["pid"])):
+            continue
+        client.set_tag(run.info.run_id, "error", "process gone while RUNNING (killed); reaped")
+        client.set_terminated(run.info.run_id, "KILLED")
+        reaped.append(run.info.run_id)
+    return reaped
+
+
+@contextmanager
+def job_lock(lock_dir: str | Path, tracking_uri: str, experiment: str, config_hash: str):
+    """A file lock per (store, experiment, config hash), held around check + run."""
+    folder = Path(lock_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = stable_hash([tracking_uri, experiment, config_hash])
+    with FileLock(str(folder / f"job-{key}.lock")):
+        yield
