@@ -217,7 +217,8 @@ def _record_config_failure(raw: dict, err: ConfigError) -> None:
         str(Path(paths.get("mlflow_dir", "outputs/mlflow")) / "artifacts"),
     )
     overrides = _job_overrides()
-    name = "invalid-config-" + "-".join(o.replace("/", "_") for o in overrides)[:200]
+    described = [o for o in overrides if not o.startswith(("paths.", "logger.", "hydra"))]
+    name = "invalid-config-" + "-".join(o.replace("/", "_") for o in described)[:200]
     payload = {k: v for k, v in raw.items() if k not in ("hydra", "paths", "logger")}
     tracker.start(
         name,

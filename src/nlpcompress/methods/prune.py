@@ -133,8 +133,15 @@ def _fit(ctx: MethodContext, module: ClassifierModule, epochs: int) -> None:
 
 
 def _start_model(ctx: MethodContext) -> nn.Module:
+    """A pipeline's previous stage, else the fine-tuned baseline, or with
+    ``prune.start_from=pretrained`` the pretrained encoder with a new head."""
     if ctx.start_model is not None:
         return copy.deepcopy(ctx.start_model)
+    section = ctx.cfg.sections.get("prune")
+    if section is not None and section.start_from == "pretrained":
+        from nlpcompress.models.presets import build_classifier
+
+        return build_classifier(ctx.cfg.model, ctx.datamodule.num_labels)
     return ctx.baseline.fresh_copy()
 
 

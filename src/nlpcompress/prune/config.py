@@ -50,6 +50,11 @@ class PruneConfig:
             initial warm-up).
         end_fraction: last prune step as a fraction of the training steps, when ``end_step``
             is null (the steps after it fine-tune at the final sparsity).
+        start_from: ``baseline`` (prune the fine-tuned fp32 model) or ``pretrained`` (the
+            paper's fine-pruning: prune while fine-tuning from the pretrained weights and a new
+            head). Movement scores need the second: at a fine-tuned optimum the gradient is
+            noise, and the weights it "moves" to zero are a coherent descent step of size
+            ``|W|`` that destroys the model (see experiments/movement_pruning.md).
         distill: distil from the fp32 baseline (the teacher) while pruning:
             ``L = alpha T^2 KL(p_t^T || p_s^T) + (1 - alpha) CE`` (Sanh et al.'s best rows).
         distill_temperature: ``T`` of that loss.
@@ -84,6 +89,7 @@ class PruneConfig:
     scores_learning_rate: float = 1e-2
     start_fraction: float = 0.0
     end_fraction: float = 0.7
+    start_from: Literal["baseline", "pretrained"] = "baseline"
     distill: bool = False
     distill_temperature: float = 2.0
     distill_alpha: float = 0.9
