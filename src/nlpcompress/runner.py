@@ -80,7 +80,12 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
     baseline = None
     if spec.needs_baseline:
         with timer.stage("baseline"):
-            baseline = get_baseline(cfg, dm, trainer_factory)
+            # The baseline's own curves (when it is fine-tuned in this run) are logged under
+            # baseline/ so they never share steps with the method's train/loss.
+            baseline_factory = partial(
+                make_trainer, cfg.trainer, run_dir, tracker.lightning_logger(prefix="baseline/")
+            )
+            baseline = get_baseline(cfg, dm, baseline_factory)
         tracker.set_tags(
             {"baseline_from_cache": str(baseline.from_cache).lower(), "baseline_key": baseline.key}
         )

@@ -68,19 +68,14 @@ class QuantConfig:
         return f"{self.name}-w{self.bits}e{self.embedding_bits or 32}{act}{budget}"
 
     def __post_init__(self):
-        check(1 <= self.bits <= 8, "bits", self.bits, "an integer in 1..8")
-        form_bits = {
-            "binary": (1,),
-            "ternary": (2,),
-            "int": tuple(range(2, 9)),
-            "fixed_point": tuple(range(2, 9)),
+        allowed = {
+            "binary": "1 for form=binary",
+            "ternary": "2 for form=ternary",
+            "int": "an integer in 2..8 for form=int (1 bit is quant=binary)",
+            "fixed_point": "an integer in 2..8 for form=fixed_point",
         }[self.form]
-        check(
-            self.bits in form_bits,
-            "bits",
-            self.bits,
-            f"{', '.join(map(str, form_bits))} for form={self.form} (1 bit is form=binary)",
-        )
+        form_bits = {"binary": (1,), "ternary": (2,)}.get(self.form, tuple(range(2, 9)))
+        check(self.bits in form_bits, "bits", self.bits, allowed)
         check(
             self.embedding_bits is None or 2 <= self.embedding_bits <= 8,
             "embedding_bits",

@@ -103,7 +103,15 @@ def _rank_zero_write(fn):
 
 
 class _IntoRunLogger(MLFlowLogger):
-    """Lightning's MLflow logger writing into an existing run, leaving its status to us."""
+    """Lightning's MLflow logger writing into an existing run, leaving its status to us;
+    ``key_prefix`` is put before every metric name (``baseline/train/loss``)."""
+
+    def __init__(self, *args, key_prefix: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key_prefix = key_prefix
+
+    def log_metrics(self, metrics, step=None) -> None:
+        super().log_metrics({f"{self.key_prefix}{k}": v for k, v in metrics.items()}, step)
 
     def finalize(self, status: str = "success") -> None:
         pass
@@ -193,10 +201,13 @@ class RunTracker:
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status)
 
-    def lightning_logger(self) -> MLFlowLogger:
-        """A Lightning logger whose training curves land in this run."""
+    def lightning_logger(self, prefix: str = "") -> MLFlowLogger:
+        """A Lightning logger whose training curves land in this run (names after ``prefix``)."""
         return _IntoRunLogger(
-            experiment_name=self.experiment_name, tracking_uri=self.tracking_uri, run_id=self.run_id
+            experiment_name=self.experiment_name,
+            tracking_uri=self.tracking_uri,
+            run_id=self.run_id,
+            key_prefix=prefix,
         )
 
     def finished_run_with_hash(self, config_hash: str) -> str | None:

@@ -181,8 +181,10 @@ def start_postgres(state_dir: Path, port: int) -> tuple[int, str]:
         if pgdata.exists():
             shutil.rmtree(pgdata)
         pgdata.mkdir(parents=True)
-        pwfile.write_text(secrets.token_urlsafe(24))
-        pwfile.chmod(0o600)
+        # created 0600: the password is never readable by others, not even for a moment
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(24))
         _give_to_postgres(pgdata, pwfile)
         _run(
             _as_postgres(

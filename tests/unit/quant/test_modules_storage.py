@@ -70,10 +70,15 @@ def test_bad_policy_and_group_size_raise_config_error():
     with pytest.raises(ConfigError, match="quant.group_size"):
         check_against_model(QuantConfig(granularity="per_group", group_size=24), model)
     check_against_model(QuantConfig(granularity="per_group", group_size=16), model)
-    with pytest.raises(ConfigError, match="quant.bits=9; allowed: an integer in 1..8"):
+    # the message gives the range that holds for the form, not a wider one
+    with pytest.raises(ConfigError, match="quant.bits=9; allowed: an integer in 2..8 for form=int"):
         build_section(QuantConfig, {"bits": 9}, "quant")
-    with pytest.raises(ConfigError, match="quant.bits=1.*form=binary"):
+    with pytest.raises(ConfigError, match="quant.bits=0; allowed: an integer in 2..8 for form=int"):
+        build_section(QuantConfig, {"bits": 0}, "quant")
+    with pytest.raises(ConfigError, match="quant.bits=1.*quant=binary"):
         build_section(QuantConfig, {"bits": 1, "form": "int"}, "quant")
+    with pytest.raises(ConfigError, match="quant.bits=2; allowed: 1 for form=binary"):
+        build_section(QuantConfig, {"bits": 2, "form": "binary"}, "quant")
     with pytest.raises(ConfigError, match="quant.granularity"):
         build_section(QuantConfig, {"granularity": "per_row"}, "quant")
 

