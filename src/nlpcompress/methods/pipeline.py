@@ -25,7 +25,7 @@ from nlpcompress.measure.accuracy import evaluate_splits
 from nlpcompress.methods.base import CompressedModel, MethodContext
 from nlpcompress.methods.registry import method_spec, register_method
 
-NOT_STAGES = ("pipeline", "baseline")
+STAGE_METHODS = ("distill", "prune", "qat", "ptq", "mixed_precision")
 
 
 @register_section("pipeline")
@@ -52,10 +52,10 @@ class PipelineConfig:
         )
         for stage in self.stages:
             check(
-                stage not in NOT_STAGES,
+                stage in STAGE_METHODS,
                 "stages",
                 stage,
-                "compression methods (not pipeline or baseline)",
+                f"compression methods: {', '.join(STAGE_METHODS)} (not pipeline or baseline)",
             )
         for name in self.methods:
             check(

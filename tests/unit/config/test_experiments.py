@@ -53,3 +53,13 @@ def test_preset_validates(compose_cfg, preset):
             assert raw["model"]["name"] not in ("minilm_l6", "tiny_bert"), err
             continue
         assert cfg.method.name == raw["method"]["name"]
+
+
+def test_unknown_pipeline_stage_is_reported_under_stages(compose_cfg):
+    from nlpcompress.config.errors import ConfigError
+
+    raw = compose_cfg(
+        ["model=tiny_bert", "data=tiny", "method=pipeline", "pipeline.stages=[distill,foo]"]
+    )
+    with pytest.raises(ConfigError, match=r"pipeline.stages='foo'; allowed: compression methods"):
+        build_run_config(raw)
