@@ -100,3 +100,27 @@ def test_bad_prune_config_exits_2_before_work(run_cli):
     assert res.returncode == 2
     assert "prune.n=4" in res.stderr and "allowed" in res.stderr
     assert not res.runs
+
+
+def test_soft_movement_with_kd_from_the_teacher_from_pretrained(run_cli):
+    res = run_cli(
+        [
+            *TINY,
+            "method=prune",
+            "prune=movement_soft",
+            "prune.sparsity=0.8",
+            "prune.distill=true",
+            "prune.start_from=pretrained",
+        ]
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = res.runs
+    m = run.data.metrics
+    # one threshold over all matrices meets the target, with uneven per-matrix sparsity
+    assert m["sparsity/actual"] == pytest.approx(0.8, abs=0.01)
+    assert m["sparsity/max_matrix"] > m["sparsity/min_matrix"]
+    assert m["sparsity/max_matrix"] < 1.0
+    from mlflow.tracking import MlflowClient
+
+    names = {a.path for a in MlflowClient(res.tracking_uri).list_artifacts(run.info.run_id)}
+    assert {"prune_layers.csv", "prune_layers.png"} <= names
