@@ -35,6 +35,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nlpcompress.tracking.lifecycle import pid_alive
+
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_DIR = PROJECT_ROOT / "outputs" / "server"
 PG_USER = "mlflow"
@@ -92,20 +94,6 @@ def pg_bindir() -> Path:
         "PostgreSQL is not installed (no initdb found): run `apt-get install -y postgresql` "
         "(Debian/Ubuntu) and try again"
     )
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited child not reaped yet) counts as gone.
-    with contextlib.suppress(OSError):
-        if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
-            return False
-    return True
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
