@@ -43,13 +43,17 @@ def main() -> None:
     train = pd.read_csv(SST2 / "train.tsv", sep="\t", quoting=3).sample(
         32 * args.steps, random_state=0
     )
-    enc = tok(
-        dev["content"].astype(str).tolist(),
-        padding=True,
-        truncation=True,
-        max_length=64,
-        return_tensors="pt",
-    )
+
+    def encode(texts) -> dict:
+        return tok(
+            texts.astype(str).tolist(),
+            padding=True,
+            truncation=True,
+            max_length=64,
+            return_tensors="pt",
+        )
+
+    enc = encode(dev["content"])
     labels = torch.tensor(dev["label"].tolist())
 
     def accuracy(model) -> float:
@@ -67,13 +71,7 @@ def main() -> None:
     model.train()
     for step in range(args.steps):
         rows = train.iloc[32 * step : 32 * (step + 1)]
-        x = tok(
-            rows["sentence"].astype(str).tolist(),
-            padding=True,
-            truncation=True,
-            max_length=64,
-            return_tensors="pt",
-        )
+        x = encode(rows["sentence"])
         loss = torch.nn.functional.cross_entropy(
             model(**x).logits, torch.tensor(rows["label"].tolist())
         )

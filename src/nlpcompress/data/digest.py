@@ -9,6 +9,7 @@ resumed sweep re-runs the job instead of skipping it.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from nlpcompress.config.hashing import stable_hash
@@ -40,4 +41,16 @@ def data_digest(cfg: DataConfig) -> str | None:
         return None
     if not files or not all(p.is_file() for p in files.values()):
         return None
-    return stable_hash({split: sha256_of(path) for split, path in sorted(files.items())})
+    return stable_hash({split: file_sha256(path) for split, path in sorted(files.items())})
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes; recomputed only when its size or mtime changed (the CLI,
+    the data module and a sweep's jobs in one process ask for the same files)."""
+    stat = path.stat()
+    return _sha256_at(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_at(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_of(Path(path))

@@ -147,19 +147,15 @@ class DistillObjective(nn.Module):
             total = total + w.hidden_weight * hidden
             parts["hidden"] = hidden.detach()
         if w.attention_weight > 0:
-            terms = [
-                self._attention(student.attentions[i], teacher.attentions[t], mask)
-                for i, t in relation_pairs
-            ]
-            attention = torch.stack(terms).mean()
+            attention = _mean_over(
+                relation_pairs, self._attention, student.attentions, teacher.attentions, mask
+            )
             total = total + w.attention_weight * attention
             parts["attention"] = attention.detach()
         if w.value_weight > 0:
-            terms = [
-                losses.value_relation_kl(student.values[i], teacher.values[t], mask)
-                for i, t in relation_pairs
-            ]
-            value = torch.stack(terms).mean()
+            value = _mean_over(
+                relation_pairs, losses.value_relation_kl, student.values, teacher.values, mask
+            )
             total = total + w.value_weight * value
             parts["value"] = value.detach()
         if w.embedding_weight > 0:
@@ -176,3 +172,8 @@ class DistillObjective(nn.Module):
         if self.weights.attention_loss == "kl":
             return losses.attention_kl(s.softmax(-1), t.softmax(-1), mask)
         return losses.attention_mse(s, t, mask)
+
+
+def _mean_over(pairs, loss_fn, student: dict, teacher: dict, mask) -> torch.Tensor:
+    """``(1/|pairs|) sum_{(i, t)} loss_fn(student[i], teacher[t], mask)``."""
+    return torch.stack([loss_fn(student[i], teacher[t], mask) for i, t in pairs]).mean()

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from nlpcompress.prune.masks import topk_mask
+from nlpcompress.prune.masks import magnitude_masks, topk_mask
 
 MIN_KEEP = 0.005
 
@@ -105,15 +105,11 @@ def global_sparsities(
     ``sigmoid`` is monotonic, so a threshold on ``sigmoid(S)`` and one on ``S`` select the
     same weights.
     """
-    names = list(scores)
-    flat = torch.cat([scores[k].detach().reshape(-1).float() for k in names])
-    keep = topk_mask(flat, sparsity)
-    out, start = {}, 0
-    for k in names:
-        size = scores[k].numel()
-        floor = max(1, math.ceil(min_keep * size)) / size
-        out[k] = min(1.0 - float(keep[start : start + size].mean()), 1.0 - floor)
-        start += size
+    masks = magnitude_masks(scores, sparsity, "global", scores=scores)
+    out = {}
+    for k, mask in masks.items():
+        floor = max(1, math.ceil(min_keep * mask.numel())) / mask.numel()
+        out[k] = min(1.0 - float(mask.mean()), 1.0 - floor)
     return out
 
 
