@@ -18,11 +18,6 @@ from tests.conftest import ROOT, TINY, mlflow_runs, run_cli_process
 
 pytestmark = pytest.mark.integration
 FAST = [*TINY, "method=baseline", "measure.enabled=false"]
-# Known flake (seen 2 in ~8 runs on 2 loaded cores): the signal tests sometimes see SIGTERM
-# exit 0 or a store-schema race; skipped in CI until fixed (see the issue 14 note).
-SIGNAL_FLAKE = pytest.mark.skipif(
-    os.environ.get("CI") == "true", reason="timing-dependent signal test, flaky on loaded CI"
-)
 
 
 def _uri(out):
@@ -63,6 +58,31 @@ def test_editing_the_data_in_place_gives_new_tokens_baseline_and_hash(tmp_path):
     assert new.data.tags["data_digest"] != old.data.tags["data_digest"]
     assert new.data.tags["baseline_key"] != old.data.tags["baseline_key"]
     assert (old.data.metrics["data/num_labels"], new.data.metrics["data/num_labels"]) == (2, 3)
+
+
+def test_corrupted_tokenized_and_baseline_caches_are_rebuilt_with_one_line_each(tmp_path):
+    live = tmp_path / "live.csv"
+    _write(live, ["neg", "pos"])
+    args = [*FAST, "data=local", f"data.path={live}"]
+    cache = tmp_path / "cache"
+    first = run_cli_process(args, tmp_path / "out", cache_dir=cache)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (tokens,) = [p for p in (cache / "tokenized").iterdir() if p.is_dir()]
+    sorted((tokens / "splits").rglob("*.arrow"))[0].write_bytes(b"garbage" * 50)
+    (tokens / "labels.json").write_text('["neg", "pos", "mixed"]')
+    (baseline,) = [p for p in (cache / "baselines").iterdir() if p.is_dir()]
+    (baseline / "model.json").write_text("")
+    second = run_cli_process(args, tmp_path / "out", cache_dir=cache)
+    assert second.returncode == 0, second.stderr[-2000:]
+    said = second.stdout + second.stderr  # Hydra's log handler writes to stdout
+    assert said.count(f"tokenized data cache {tokens}") == 1
+    assert said.count(f"baseline cache {baseline}") == 1
+    run = second.runs[0]
+    assert run.info.status == "FINISHED" and run.data.tags["baseline_from_cache"] == "false"
+    assert run.data.metrics["data/num_labels"] == 2
+    third = run_cli_process(args, tmp_path / "out", cache_dir=cache)
+    assert third.runs[0].data.tags["baseline_from_cache"] == "true"
+    assert "rebuilding" not in third.stdout + third.stderr
 
 
 def _popen(overrides, out, multirun=False):
@@ -108,7 +128,6 @@ def _wait_training(out, proc, timeout=240, skip=()):
 LONG_QAT = [*TINY, "method=qat", "quant=int8", "measure.enabled=false", "method.max_steps=4000"]
 
 
-@SIGNAL_FLAKE
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_interrupt_mid_training_ends_the_run_killed_and_exits_non_zero(tmp_path, sig):
     out = tmp_path / "out"
@@ -123,7 +142,6 @@ def test_interrupt_mid_training_ends_the_run_killed_and_exits_non_zero(tmp_path,
     assert statuses["KILLED"] == 1 and statuses["RUNNING"] == 0, statuses
 
 
-@SIGNAL_FLAKE
 def test_sigkill_then_resume_reaps_the_dead_run(tmp_path):
     out = tmp_path / "out"
     sweep = [*LONG_QAT, "trainer.max_steps=4000", "method.max_epochs=400"]
@@ -173,3 +191,14 @@ def test_a_failing_job_makes_the_sweep_exit_non_zero_with_a_summary(tmp_path):
     )
     assert tolerant.returncode == 0
     assert "1 skipped" in tolerant.stderr  # the good job already FINISHED
+
+
+def test_one_na_label_among_0_1_is_refused_naming_the_file_and_the_label(tmp_path):
+    data = tmp_path / "labels.csv"
+    _write(data, ["0", "1"])
+    with open(data, "a", encoding="utf-8") as fh:
+        fh.write("a typo in the label column,NA\n")
+    res = run_cli_process([*FAST, "data=local", f"data.path={data}"], tmp_path / "out")
+    assert res.returncode != 0
+    assert f"bad data in {data} [train]" in res.stderr, res.stderr[-2000:]
+    assert "'NA' at data row 91 (1-based, header line not counted)" in res.stderr

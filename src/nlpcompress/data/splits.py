@@ -9,6 +9,13 @@ import pandas as pd
 
 from nlpcompress.config.errors import DataError
 from nlpcompress.config.schema import DataConfig
+from nlpcompress.data.checks import (
+    allowed_labels,
+    check_split,
+    refuse_labels_outside,
+    refuse_rare_labels,
+    sort_key,
+)
 
 
 @dataclass
@@ -42,56 +49,66 @@ def stratified_split(
     return df[~held_mask].reset_index(drop=True), df[held_mask].reset_index(drop=True)
 
 
-def _label_set(train: pd.DataFrame, cfg: DataConfig, source: str) -> list:
-    values = sorted(train["label"].unique().tolist(), key=lambda v: (str(type(v)), v))
-    if len(values) < 2:
+def class_order(train: pd.DataFrame, cfg: DataConfig, where: str) -> list[str]:
+    """The canonical label of each class id, in id order.
+
+    ``data.labels`` when set; otherwise the training labels, numbers by value, text sorted,
+    except that text labels listed in ``data.label_names`` come first, in that order.
+    """
+    if cfg.labels is not None:
+        order = allowed_labels(cfg)
+    else:
+        order = sorted(train["label"].unique().tolist(), key=sort_key)
+        listed = [n for n in (cfg.label_names or []) if n in set(order)]
+        order = listed + [v for v in order if v not in listed]
+    present = train["label"].nunique()
+    if present < 2:
         raise DataError(
-            source,
-            f"the training split has {len(values)} distinct label(s) in column {cfg.label_column!r}; need at least 2",
+            where,
+            f"the training split has {present} distinct label(s) in column {cfg.label_column!r}; need at least 2",
         )
-    return values
+    return order
+
+
+def class_names(order: list[str], cfg: DataConfig) -> list[str]:
+    """Display names of the class ids: ``data.label_names`` when they name ids rather than
+    label values (e.g. ``[negative, positive]`` for 0/1), else the labels themselves."""
+    if cfg.labels is not None:
+        return list(cfg.label_names) if cfg.label_names else [str(v) for v in cfg.labels]
+    if cfg.label_names and not set(cfg.label_names) & set(order):
+        names = list(cfg.label_names)
+        return (names + order[len(names) :])[: len(order)]
+    return order
 
 
 def complete_splits(raw: dict[str, pd.DataFrame], cfg: DataConfig, source: str) -> LabelledSplits:
     """Validate and complete the splits.
 
-    Missing validation/test splits are carved from train (stratified, ``split_seed``).
-    Integer labels keep their values (0..K-1 must be the set); string labels are mapped to
-    ids in sorted order (or in ``label_names`` order when given).
+    Rows are checked first (:func:`nlpcompress.data.checks.check_split`): empty texts are
+    refused (or dropped with ``data.drop_empty``), labels are compared as canonical strings
+    (``1`` == ``1.0``). Class ids follow :func:`class_order`. Every validation/test label must
+    be a training label; a training label in fewer than ``data.min_label_count`` rows is
+    refused as a probable typo (unless ``data.labels`` lists the allowed labels). Missing
+    validation/test splits are carved from train (stratified, ``split_seed``).
 
     Raises:
-        DataError: empty split, empty text, a label outside the training label set.
+        DataError: empty split, empty text, a missing, unknown or rare label; each names the
+            file and the rows.
     """
-    frames = {k: v.reset_index(drop=True) for k, v in raw.items()}
+    where = {k: v.attrs.get("source") or source for k, v in raw.items()}
+    where = {k: f"{w} [{k}]" for k, w in where.items()}
+    frames = {k: check_split(v, cfg, k, where[k]).reset_index(drop=True) for k, v in raw.items()}
+    order = class_order(frames["train"], cfg, where["train"])
     for split, df in frames.items():
-        if len(df) == 0:
-            raise DataError(f"{source} [{split}]", "the split is empty")
-        if df["label"].isna().any() or (df["label"].astype(str).str.strip() == "").any():
-            raise DataError(f"{source} [{split}]", f"missing labels in column {cfg.label_column!r}")
-        frames[split] = df.assign(text=df["text"].astype(str))
-    train = frames["train"]
-    values = _label_set(train, cfg, f"{source} [train]")
-    if cfg.label_names:
-        names = list(cfg.label_names)
-        if all(isinstance(v, str) for v in values):
-            values = [v for v in names if v in set(values)] + [v for v in values if v not in names]
-    else:
-        names = [str(v) for v in values]
-    ints = all(isinstance(v, int | np.integer) for v in values)
-    if ints and sorted(values) != list(range(len(values))):
-        mapping = {v: i for i, v in enumerate(sorted(values))}
-    else:
-        mapping = {v: i for i, v in enumerate(values)}
-    if not cfg.label_names and ints:
-        names = [str(v) for v in sorted(values)]
+        if split != "train" and cfg.labels is None:
+            refuse_labels_outside(df, order, where[split], "the training label set")
+    if cfg.labels is None:
+        refuse_rare_labels(frames["train"], cfg, where["train"])
+    mapping = {v: i for i, v in enumerate(order)}
     for split, df in frames.items():
-        unknown = set(df["label"].unique().tolist()) - set(mapping)
-        if unknown:
-            raise DataError(
-                f"{source} [{split}]",
-                f"labels {sorted(map(str, unknown))[:5]} are not in the training label set {sorted(map(str, mapping))}",
-            )
-        frames[split] = df.assign(label=df["label"].map(mapping).astype(int))
+        frames[split] = pd.DataFrame(
+            {"text": df["text"], "label": df["label"].map(mapping).astype(int)}
+        )
     train = frames["train"]
     if "test" not in frames:
         train, frames["test"] = stratified_split(train, cfg.test_fraction, cfg.split_seed)
@@ -100,7 +117,5 @@ def complete_splits(raw: dict[str, pd.DataFrame], cfg: DataConfig, source: str) 
             train, cfg.validation_fraction, cfg.split_seed + 1
         )
     if len(train) == 0:
-        raise DataError(f"{source} [train]", "nothing left to train on after splitting")
-    if len(names) < len(mapping):
-        names = names + [str(v) for v in list(mapping)[len(names) :]]
-    return LabelledSplits(train, frames["validation"], frames["test"], names[: len(mapping)])
+        raise DataError(where["train"], "nothing left to train on after splitting")
+    return LabelledSplits(train, frames["validation"], frames["test"], class_names(order, cfg))

@@ -22,10 +22,12 @@ from torch import nn
 from nlpcompress.config.hashing import stable_hash
 from nlpcompress.distill.objective import Outputs
 from nlpcompress.distill.outputs import run_model
+from nlpcompress.storage.entry import discard, staged_entry, valid_entry
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1
 HIDDEN_DTYPE = torch.float16
+OUTPUTS_FILE = "outputs.pt"
 
 
 @dataclass
@@ -165,38 +167,42 @@ def compute_teacher_cache(
     )
 
 
-def load_or_compute(path: Path, compute) -> TeacherCache:
-    """Read the cache at ``path``, or ``compute()`` it and write it (under a file lock)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
-        if path.is_file():
+def load_or_compute(folder: Path, compute) -> TeacherCache:
+    """Read the cache entry ``folder``, or ``compute()`` it and write it (under a file lock).
+
+    The entry holds ``outputs.pt`` under a manifest (:mod:`nlpcompress.storage.entry`): an
+    entry that does not match it, or that does not load, is recomputed with one log line.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if valid_entry(folder, "teacher outputs"):
             try:
-                data = torch.load(path, map_location="cpu", weights_only=True)
-                if data.get("version") == CACHE_VERSION:
-                    return TeacherCache(
-                        data["logits"],
-                        data["lengths"],
-                        data["offsets"],
-                        {int(k): v for k, v in data["hidden"].items()},
-                        data["embeddings"],
-                        0.0,
-                        True,
-                    )
-            except (OSError, RuntimeError, KeyError, EOFError) as err:
-                log.warning("teacher cache %s unreadable (%s): recomputing", path, err)
+                data = torch.load(folder / OUTPUTS_FILE, map_location="cpu", weights_only=True)
+                if data.get("version") != CACHE_VERSION:
+                    raise ValueError(f"version {data.get('version')!r} is not {CACHE_VERSION}")
+                return TeacherCache(
+                    data["logits"],
+                    data["lengths"],
+                    data["offsets"],
+                    {int(k): v for k, v in data["hidden"].items()},
+                    data["embeddings"],
+                    0.0,
+                    True,
+                )
+            except (OSError, RuntimeError, KeyError, EOFError, ValueError) as err:
+                discard(folder, "teacher outputs", f"unreadable ({err})")
         cache = compute()
-        tmp = path.with_suffix(".tmp")
-        torch.save(
-            {
-                "version": CACHE_VERSION,
-                "logits": cache.logits,
-                "lengths": cache.lengths,
-                "offsets": cache.offsets,
-                "hidden": {str(k): v for k, v in cache.hidden.items()},
-                "embeddings": cache.embeddings,
-            },
-            tmp,
-        )
-        tmp.replace(path)
+        with staged_entry(folder) as tmp:
+            torch.save(
+                {
+                    "version": CACHE_VERSION,
+                    "logits": cache.logits,
+                    "lengths": cache.lengths,
+                    "offsets": cache.offsets,
+                    "hidden": {str(k): v for k, v in cache.hidden.items()},
+                    "embeddings": cache.embeddings,
+                },
+                tmp / OUTPUTS_FILE,
+            )
         return cache

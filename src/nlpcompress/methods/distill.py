@@ -160,7 +160,7 @@ def teacher_cache(
             )
             return None, f"off: hidden states need {need / 2**20:.0f} MB > cache_max_mb"
     key = cache_key(teacher_id, dm.data_fingerprint(), layers, embeddings)
-    path = Path(ctx.cfg.paths.cache_dir) / "teacher_outputs" / f"{key}.pt"
+    path = Path(ctx.cfg.paths.cache_dir) / "teacher_outputs" / key
     loader = DataLoader(
         train.with_format("torch"),
         batch_size=dm.cfg.eval_batch_size,

@@ -34,7 +34,11 @@ class Interrupted(BaseException):
         self.exit_code = INTERRUPT_EXIT.get(signum, 128 + signum)
 
 
+_received: list[int] = []
+
+
 def _raise_interrupted(signum, frame):
+    _received.append(signum)
     raise Interrupted(signum)
 
 
@@ -43,15 +47,24 @@ def interrupts_raise() -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Interrupted` in the main thread.
 
     Lightning chains the handler it finds when it installs its own, so the exception still
-    reaches us from inside ``Trainer.fit``.
+    reaches us from inside ``Trainer.fit``. When the signal lands while Python runs a
+    finaliser (``__del__``, a GC callback) the exception raised there is printed and dropped;
+    Lightning has then set its own flag and stops the fit with ``SIGTERMException``, a
+    ``SystemExit`` with code None (exit 0). A ``SystemExit`` after a received SIGTERM is
+    therefore turned into :class:`Interrupted` too, so the exit code is 143 either way.
     """
     try:
         previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
+    _received.clear()
     try:
         yield
+    except SystemExit as exc:
+        if _received:
+            raise Interrupted(_received[-1]) from exc
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
 

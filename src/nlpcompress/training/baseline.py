@@ -2,9 +2,11 @@
 
 Cache key: hash of the data (source, splits, tokenizer, max length, batch size), the model
 preset, the trainer config and the seed. The entry is the dense fp32 stored form
-(``model.safetensors`` + ``model.json``) plus ``baseline.json`` holding its metrics and the
-payload's sha256; an entry whose checksum does not match is rebuilt. A file lock makes
-parallel sweep jobs wait for one fine-tune instead of each running their own.
+(``model.safetensors`` + ``model.json``) plus ``baseline.json`` holding its metrics, under a
+manifest of every file's sha256 (:mod:`nlpcompress.storage.entry`): an entry whose files do not
+match it (truncated weights, an emptied or edited ``model.json``) is rebuilt with one log line,
+and a killed fine-tune never leaves a half entry. A file lock makes parallel sweep jobs wait for
+one fine-tune instead of each running their own.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from torch import nn
 from nlpcompress.config.hashing import stable_hash
 from nlpcompress.config.run import RunConfig
 from nlpcompress.data.datamodule import TextClassificationDataModule
-from nlpcompress.data.readers import sha256_of
 from nlpcompress.export.dense import export_dense
 from nlpcompress.export.format import load_model
 from nlpcompress.measure.accuracy import evaluate_splits
 from nlpcompress.models.presets import build_classifier
+from nlpcompress.storage.entry import discard, staged_entry, temp_folder, valid_entry
 from nlpcompress.training.distributed import barrier, is_global_zero
 from nlpcompress.training.module import ClassifierModule
 
@@ -92,19 +94,29 @@ def baseline_key(cfg: RunConfig, datamodule: TextClassificationDataModule, model
     )
 
 
-def _valid_entry(folder: Path) -> dict[str, Any] | None:
-    meta_path = folder / "baseline.json"
-    if not meta_path.is_file():
+def _read_entry(folder: Path) -> dict[str, Any] | None:
+    """``baseline.json`` of a verified entry; None (entry removed) when there is none."""
+    if not valid_entry(folder, "baseline"):
         return None
     try:
-        meta = json.loads(meta_path.read_text())
-        if sha256_of(folder / "model.safetensors") != meta["sha256"]:
-            log.warning("baseline cache %s is corrupted (checksum mismatch): rebuilding", folder)
-            return None
+        meta = json.loads((folder / "baseline.json").read_text(encoding="utf-8"))
+        meta["metrics"]  # noqa: B018 - an entry without metrics is not one
         return meta
-    except (OSError, ValueError, KeyError):
-        log.warning("baseline cache %s is unreadable: rebuilding", folder)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        discard(folder, "baseline", f"baseline.json is unreadable ({err})")
         return None
+
+
+def _load_entry(folder: Path, key: str) -> Baseline | None:
+    meta = _read_entry(folder)
+    if meta is None:
+        return None
+    try:
+        model = load_model(folder / "model")
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        discard(folder, "baseline", f"the model does not load ({type(err).__name__}: {err})")
+        return None
+    return Baseline(model, meta["metrics"], folder, key, True, meta.get("train_seconds", 0.0))
 
 
 def get_baseline(
@@ -128,14 +140,9 @@ def get_baseline(
     # rank 0 did (an entry that existed before the fit is read; else they join the fit).
     rank_zero = is_global_zero()
     with FileLock(str(folder) + ".lock") if rank_zero else contextlib.nullcontext():
-        meta = _valid_entry(folder)
-        if meta is not None:
-            model = load_model(folder / "model")
-            return Baseline(
-                model, meta["metrics"], folder, key, True, meta.get("train_seconds", 0.0)
-            )
-        if folder.exists() and rank_zero:
-            shutil.rmtree(folder)
+        cached = _load_entry(folder, key)
+        if cached is not None:
+            return cached
         return _train(cfg, datamodule, make_trainer, folder, key, model_cfg or cfg.model)
 
 
@@ -143,33 +150,32 @@ def _train(cfg, datamodule, make_trainer, folder: Path, key: str, model_cfg) -> 
     L.seed_everything(cfg.seed, workers=True)
     model = build_classifier(model_cfg, datamodule.num_labels)
     module = ClassifierModule(model, cfg.trainer, datamodule.num_labels)
-    scratch = folder.parent / f"{key}.tmp"
-    trainer = make_trainer(default_root_dir=str(scratch))
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
-    seconds = time.perf_counter() - start
     if not is_global_zero():  # DDP: rank 0 evaluates and writes the entry; read it once written
+        make_trainer(default_root_dir=str(temp_folder(folder))).fit(module, datamodule=datamodule)
         barrier()
-        meta = _valid_entry(folder)
+        meta = _read_entry(folder)
         if meta is None:
             raise RuntimeError(f"rank 0 did not write the baseline cache entry {folder}")
-        return Baseline(load_model(folder / "model"), meta["metrics"], folder, key, False, seconds)
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if best:
-        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
-    model = module.model.eval()
-    metrics = evaluate_splits(model, datamodule)
-    export_dense(model, scratch / "model")
-    meta = {
-        "key": key,
-        "metrics": metrics,
-        "sha256": sha256_of(scratch / "model.safetensors"),
-        "train_seconds": seconds,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    (scratch / "baseline.json").write_text(json.dumps(meta, indent=2))
-    shutil.rmtree(scratch / "checkpoints", ignore_errors=True)
-    scratch.rename(folder)
+        return Baseline(load_model(folder / "model"), meta["metrics"], folder, key, False)
+    with staged_entry(folder) as scratch:
+        trainer = make_trainer(default_root_dir=str(scratch))
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=datamodule)
+        seconds = time.perf_counter() - start
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if best:
+            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+            module.load_state_dict(state)
+        model = module.model.eval()
+        metrics = evaluate_splits(model, datamodule)
+        export_dense(model, scratch / "model")
+        meta = {
+            "key": key,
+            "metrics": metrics,
+            "train_seconds": seconds,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        (scratch / "baseline.json").write_text(json.dumps(meta, indent=2))
+        shutil.rmtree(scratch / "checkpoints", ignore_errors=True)
     barrier()  # DDP: the other ranks may read the entry now
     return Baseline(model, metrics, folder, key, False, seconds)

@@ -69,7 +69,7 @@ def test_written_once_then_read_back(teacher, tmp_path):
         calls.append(1)
         return compute_teacher_cache(teacher, [_collate(rows)], 5, layers=[2])
 
-    path = tmp_path / "c.pt"
+    path = tmp_path / "c"
     first = load_or_compute(path, compute)
     second = load_or_compute(path, compute)
     assert calls == [1] and not first.from_disk and second.from_disk

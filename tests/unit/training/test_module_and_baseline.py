@@ -76,6 +76,10 @@ def test_baseline_is_cached_and_a_corrupted_entry_is_rebuilt(tiny_cfg, tmp_path)
     payload.write_bytes(payload.read_bytes()[:-10] + b"0123456789")
     third = get_baseline(cfg, dm, factory)
     assert third.from_cache is False  # checksum mismatch -> fine-tuned again
+    for edit in ("", (third.folder / "model.json").read_text().replace("gelu", "relu")):
+        (third.folder / "model.json").write_text(edit)  # emptied, then edited in place
+        again = get_baseline(cfg, dm, factory)
+        assert again.from_cache is False and "gelu" in (again.folder / "model.json").read_text()
     other_seed = dataclasses.replace(cfg, seed=cfg.seed + 1)
     from nlpcompress.training.baseline import baseline_key
 

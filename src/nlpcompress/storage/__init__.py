@@ -1,0 +1,1 @@
+"""On-disk cache entries: manifests of file digests, verified on read, written atomically."""
