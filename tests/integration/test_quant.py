@@ -145,3 +145,17 @@ def test_mixed_precision_allocates_and_compares_training(run_cli):
     assert (
         lines[0].startswith("layer,params") and len(lines) == 1 + 2 * 6 + 1
     )  # 2 layers x 6 Linear + pooler
+
+
+def test_binary_qat_distils_from_the_fp32_baseline(run_cli):
+    res = run_cli(
+        [*TINY, "method=qat", "quant=binary", "method.max_steps=3", "method.distill=true"]
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = res.runs
+    assert run.data.params["method.distill"] == "True"
+    from mlflow.tracking import MlflowClient
+
+    hidden = MlflowClient(res.tracking_uri).get_metric_history(run.info.run_id, "train/kd_hidden")
+    assert len(hidden) >= 1 and all(h.value > 0 for h in hidden)
+    assert run.data.metrics["quant/avg_linear_bits"] == 1.0

@@ -1,0 +1,70 @@
+"""KD from the fp32 original while compressing: the loss is the documented formula."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nlpcompress.config.schema import TrainerConfig
+from nlpcompress.training.teacher_kd import TeacherKDModule
+from tests.unit.distill.conftest import make_batch, tiny_bert
+
+
+@pytest.fixture
+def pair():
+    teacher = tiny_bert(layers=2, seed=0)
+    student = copy.deepcopy(teacher)
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(0.05 * torch.randn_like(p))  # a perturbed copy, like a fake-quant model
+    return teacher, student
+
+
+def _batch():
+    batch = make_batch([5, 3, 7], pad_to=8)
+    batch["labels"] = torch.tensor([0, 1, 1])
+    return batch
+
+
+def test_loss_is_soft_kl_plus_mean_hidden_mse_over_real_tokens(pair):
+    teacher, student = pair
+    module = TeacherKDModule(student, TrainerConfig(), 2, teacher, 2.0, 0.7, 0.5)
+    batch = _batch()
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+    s = student(**inputs, output_hidden_states=True)
+    with torch.no_grad():
+        t = teacher(**inputs, output_hidden_states=True)
+    T, a = 2.0, 0.7
+    kl = F.kl_div(
+        F.log_softmax(s.logits / T, -1), F.softmax(t.logits / T, -1), reduction="batchmean"
+    )
+    pred = a * T**2 * kl + (1 - a) * F.cross_entropy(s.logits, batch["labels"])
+    m = batch["attention_mask"].bool()
+    mse = [
+        ((hs - ht)[m] ** 2).mean()
+        for hs, ht in zip(s.hidden_states[1:], t.hidden_states[1:], strict=True)
+    ]
+    expected = pred + 0.5 * torch.stack(mse).mean()
+    torch.testing.assert_close(module.compute_loss(batch), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_hidden_weight_zero_is_logit_kd_and_the_teacher_gets_no_gradient(pair):
+    teacher, student = pair
+    module = TeacherKDModule(student, TrainerConfig(), 2, teacher, 1.0, 1.0, 0.0)
+    loss = module.compute_loss(_batch())
+    loss.backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert any(p.grad is not None for p in student.parameters())
+    assert "_teacher" not in dict(module.named_children())
+    assert not any(k.startswith("_teacher") for k in module.state_dict())
+
+
+def test_identical_student_and_teacher_have_zero_hidden_loss(pair):
+    teacher, _ = pair
+    module = TeacherKDModule(copy.deepcopy(teacher), TrainerConfig(), 2, teacher, 1.0, 1.0, 1.0)
+    batch = _batch()
+    loss = module.compute_loss(batch)
+    assert float(loss) == pytest.approx(0.0, abs=1e-6)  # KL(p||p) = 0 and MSE(h, h) = 0
