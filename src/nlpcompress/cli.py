@@ -3,7 +3,8 @@
 ``nlpcompress [overrides]`` runs one experiment; ``nlpcompress -m a=1,2`` a sweep. Each job
 is one MLflow run. A job that fails is recorded FAILED with its error and a multirun goes on
 with the next job; a single run exits non-zero. A bad config exits with code 2 and one line
-naming the key before any work.
+naming the key before any work; so do an output, cache or store folder that cannot be written
+and a tracking server that does not answer (checked by :class:`Preflight`, within seconds).
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ def _run_task(dcfg: DictConfig) -> float:
 
     quiet_libraries()
     multirun = _is_multirun()
+    # A sweep checked its base config up front; a job may sweep the paths or the store itself,
+    # and a dead store must not cost it minutes of retries (nor recording the failure there).
+    if multirun and _preflight_failed(dcfg):
+        _job_status("failed")
+        return float("nan")
     raw = OmegaConf.to_container(dcfg, resolve=True)
     try:
         cfg = build_run_config(raw)
@@ -227,6 +233,36 @@ def _record_config_failure(raw: dict, err: ConfigError) -> None:
     tracker.log_params({f"override.{i}": o for i, o in enumerate(overrides)})
     tracker.log_text(f"nlpcompress: {err}\noverrides: {' '.join(overrides)}\n", "error.txt")
     tracker.finish("FAILED")
+
+
+class Preflight(Callback):
+    """Hydra callback: before Hydra creates a folder or a job loads anything, check that the
+    output, cache and store folders can be written and the tracking server answers; exit 2
+    with one line naming the key otherwise (as a bad config does)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        if _preflight_failed(config):
+            sys.exit(2)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        if _preflight_failed(config):
+            sys.exit(2)
+
+
+def _preflight_failed(config: DictConfig) -> bool:
+    """Run the preflight checks on ``config``; print the error line and say so if one fails."""
+    from nlpcompress.tracking.preflight import WRITTEN_PATHS, check_run
+
+    names = (*WRITTEN_PATHS, "mlflow_dir")
+    # Only these keys are resolved: paths.run_dir needs Hydra's runtime, not set yet.
+    paths = {name: str(OmegaConf.select(config, f"paths.{name}")) for name in names}
+    raw = OmegaConf.to_container(config.paths, resolve=False)
+    try:
+        check_run(paths, OmegaConf.select(config, "logger.tracking_uri"), raw)
+    except ConfigError as err:
+        print(f"nlpcompress: {err}", file=sys.stderr)
+        return True
+    return False
 
 
 class SweepSummary(Callback):

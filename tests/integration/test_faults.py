@@ -202,3 +202,17 @@ def test_one_na_label_among_0_1_is_refused_naming_the_file_and_the_label(tmp_pat
     assert res.returncode != 0
     assert f"bad data in {data} [train]" in res.stderr, res.stderr[-2000:]
     assert "'NA' at data row 91 (1-based, header line not counted)" in res.stderr
+
+
+def test_a_dead_tracking_server_is_refused_up_front_in_one_line(tmp_path):
+    out = tmp_path / "out"
+    start = time.monotonic()
+    res = run_cli_process([*FAST, "logger.tracking_uri=http://127.0.0.1:9"], out, timeout=120)
+    elapsed = time.monotonic() - start
+    assert res.returncode == 2, res.stderr[-3000:]
+    assert elapsed < 30, elapsed  # not MLflow's minutes of HTTP retries
+    lines = [line for line in res.stderr.splitlines() if line.startswith("nlpcompress:")]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr[-3000:]
+    assert "logger.tracking_uri='http://127.0.0.1:9'" in lines[0]
+    assert "nlpcompress-server start" in lines[0]
+    assert not (out / "runs").exists()  # refused before Hydra made the run's folder

@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from nlpcompress.tracking.preflight import store_source
 from nlpcompress.training.distributed import RUN_ID_ENV, is_global_zero
 
 MAX_PARAM_CHARS = 6000
@@ -29,13 +30,10 @@ MAX_PARAM_CHARS = 6000
 
 def resolve_tracking_uri(configured: str | None, mlflow_dir: str | Path) -> str:
     """``logger.tracking_uri`` > ``MLFLOW_TRACKING_URI`` > embedded sqlite under ``mlflow_dir``."""
-    if configured:
-        return configured
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    folder = Path(mlflow_dir).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'mlflow.db'}"
+    key, uri = store_source(configured, mlflow_dir)
+    if key == "paths.mlflow_dir":
+        Path(mlflow_dir).resolve().mkdir(parents=True, exist_ok=True)
+    return uri
 
 
 def retry_locked(fn):

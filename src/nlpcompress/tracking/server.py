@@ -11,7 +11,8 @@ writes their process ids (``postgres.pid``, ``mlflow.pid``) and ``server.json`` 
 folder and prints the URI to put in ``MLFLOW_TRACKING_URI`` or ``logger.tracking_uri``. Runs
 then log params, metrics and artifacts through the server (``mlflow-artifacts:`` URIs), so
 clients need neither the database driver nor the artifact folder. ``stop`` ends both by their
-process ids; ``status`` says whether they are up. A second ``start`` reuses a running server.
+process ids, checking first that those still run them (a stale pid file is removed, unsignalled);
+``status`` says whether they are up. A second ``start`` reuses a running server.
 
 Only the server needs the ``server`` extra (``psycopg2-binary``, the PostgreSQL driver).
 """
@@ -34,6 +35,8 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import psutil
 
 from nlpcompress.tracking.lifecycle import pid_alive
 
@@ -342,23 +345,67 @@ def _terminate(pid: int, sig: int, timeout: float, group: bool = False) -> None:
             os.killpg(pid, signal.SIGKILL) if group else os.kill(pid, signal.SIGKILL)
 
 
+def _command_line(pid: int) -> list[str]:
+    """``pid``'s command line; empty when it is gone or cannot be read (another user's)."""
+    try:
+        return psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return []
+
+
+def is_mlflow_server(argv: list[str]) -> bool:
+    """``python -m mlflow server ...`` (or the ``mlflow server`` script), as :func:`start_mlflow`
+    runs it."""
+    return "server" in argv and any(Path(arg).name == "mlflow" for arg in argv)
+
+
+def is_postgres(argv: list[str]) -> bool:
+    """The PostgreSQL postmaster (``.../bin/postgres -D ...``)."""
+    return bool(argv) and Path(argv[0].split()[0]).name in ("postgres", "postmaster")
+
+
+def _pid_file_owner(pid_file: Path, what: str, matches) -> tuple[int | None, str]:
+    """The pid in ``pid_file`` if it still runs ``what``; else ``(None, why not)``."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None, "holds no pid"
+    if not pid_alive(pid):
+        return None, f"names pid {pid}, which is gone"
+    argv = _command_line(pid)
+    if not matches(argv):
+        running = " ".join(argv)[:80] or "unreadable"
+        return None, f"names pid {pid}, which is not {what} (it runs `{running}`)"
+    return pid, ""
+
+
 def stop(state_dir: Path = DEFAULT_DIR) -> list[int]:
     """Stop the MLflow server (its process group) and PostgreSQL by their pid files.
 
-    Returns the pids that were running. PostgreSQL gets SIGINT ("fast" shutdown: clean, no
-    recovery needed at the next start).
+    A pid is signalled only while it still runs that program: a pid file left by a crash may
+    name a pid reused since by another program. Such a file is removed, saying so on stderr.
+    PostgreSQL gets SIGINT ("fast" shutdown: clean, no recovery needed at the next start).
+
+    Returns:
+        The pids that were running and were stopped.
     """
     state_dir = Path(state_dir).resolve()
     stopped = []
-    for name, sig, group in (
-        ("mlflow.pid", signal.SIGTERM, True),
-        ("postgres.pid", signal.SIGINT, False),
+    for name, what, matches, sig, group in (
+        ("mlflow.pid", "the MLflow server", is_mlflow_server, signal.SIGTERM, True),
+        ("postgres.pid", "PostgreSQL", is_postgres, signal.SIGINT, False),
     ):
         pid_file = state_dir / name
         if not pid_file.is_file():
             continue
-        pid = int(pid_file.read_text().split()[0])
-        if pid_alive(pid):
+        pid, why = _pid_file_owner(pid_file, what, matches)
+        if pid is None:
+            print(
+                f"nlpcompress-server: {pid_file} {why}: removed the stale pid file, "
+                f"signalled nothing",
+                file=sys.stderr,
+            )
+        else:
             _terminate(pid, sig, 60, group)
             stopped.append(pid)
         pid_file.unlink()
