@@ -21,11 +21,11 @@ import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
-from nlpcompress.export.format import load_model
 from nlpcompress.prune.bert import prunable_linears
+from nlpcompress.prune.masking import attach_masks
 from nlpcompress.prune.masks import topk_mask
 from nlpcompress.prune.movement import masked_modules
-from nlpcompress.prune.training import attach_masks
+from nlpcompress.storage.format import load_model
 
 SST2 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sst2"
 

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from nlpcompress.config.schema import ModelConfig, TrainerConfig
-from nlpcompress.data.datamodule import model_inputs
+from nlpcompress.models.io import model_inputs
 from nlpcompress.models.presets import build_classifier, load_tokenizer
 from nlpcompress.quant.config import QuantConfig
 from nlpcompress.quant.policy import quantize_model

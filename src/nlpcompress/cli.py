@@ -72,8 +72,27 @@ def _job_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task)
 
 
+def run_config(raw: dict):
+    """The typed, validated :class:`~nlpcompress.config.run.RunConfig` of a resolved config.
+
+    The composition root wires the config layer to the method registry: the method's spec
+    (a light table) is looked up and passed to config building. Every pure-config check runs
+    before torch, Lightning, transformers or MLflow are imported (a bad value is refused in
+    under two seconds); the method's model-dependent checks import what they need afterwards.
+
+    Raises:
+        ConfigError: the first bad key, with its value and what is allowed.
+    """
+    from nlpcompress.config.run import build_run_config, method_name
+    from nlpcompress.methods.registry import method_spec
+    from nlpcompress.models.assets import check_input_length
+
+    cfg = build_run_config(raw, method_spec(method_name(raw)))
+    check_input_length(cfg.model, cfg.data, cfg.measure)
+    return cfg
+
+
 def _run_task(dcfg: DictConfig) -> float:
-    from nlpcompress.config.run import build_run_config
     from nlpcompress.logging_setup import quiet_libraries
     from nlpcompress.tracking.lifecycle import Interrupted, interrupts_raise
 
@@ -86,7 +105,7 @@ def _run_task(dcfg: DictConfig) -> float:
         return float("nan")
     raw = OmegaConf.to_container(dcfg, resolve=True)
     try:
-        cfg = build_run_config(raw)
+        cfg = run_config(raw)
     except ConfigError as err:
         print(f"nlpcompress: {err}", file=sys.stderr)
         if multirun:

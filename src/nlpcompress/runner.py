@@ -28,7 +28,7 @@ from nlpcompress.export.deploy import (
     export_onnx,
     ort_predictor,
 )
-from nlpcompress.export.format import ExportedArtifact, read_artifact
+from nlpcompress.export.tokenizer import save_tokenizer
 from nlpcompress.measure.accuracy import evaluate_splits
 from nlpcompress.measure.resources import StageTimer, peak_rss_mb
 from nlpcompress.measure.size import encoder_bytes, layer_records, size_metrics, write_layer_csv
@@ -36,6 +36,7 @@ from nlpcompress.measure.speed import compare
 from nlpcompress.methods.base import CompressedModel, MethodContext
 from nlpcompress.methods.registry import method_spec
 from nlpcompress.models.presets import load_tokenizer
+from nlpcompress.storage.format import ExportedArtifact, read_artifact
 from nlpcompress.tracking.run import RunTracker
 from nlpcompress.training.baseline import Baseline, get_baseline
 from nlpcompress.training.distributed import is_global_zero, world_size
@@ -98,6 +99,8 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
         # DDP ranks > 0 only take part in the method's training; rank 0 does all that follows.
         return RunOutcome({}, result, baseline)
     result.model.eval()
+    # a method that changed the vocabulary hands back its tokenizer and the re-tokenized splits
+    eval_dm = result.datamodule or dm
 
     metrics: dict[str, float] = dict(result.metrics)
     with timer.stage("deploy"):
@@ -106,8 +109,10 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
             if result.deploy
             else default_deploy(result.model, cfg.deploy.backend, run_dir, cfg.deploy.opset)
         )
+        if result.tokenizer is not None:
+            deployed.vocab_size = len(result.tokenizer)  # timed ids must exist in its table
     with timer.stage("evaluate"):
-        metrics |= evaluate_deployed(deployed, dm, cfg)
+        metrics |= evaluate_deployed(deployed, eval_dm, cfg)
     with timer.stage("export"):
         artifact = (
             result.export(run_dir / "model")
@@ -115,6 +120,13 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
             else export_dense(result.model, run_dir / "model")
         )
         metrics |= size_and_layers(artifact, baseline, tracker, run_dir, cfg)
+        tokenizer_files = (
+            save_tokenizer(result.tokenizer, run_dir / "model")
+            if result.tokenizer is not None
+            else []
+        )
+        if tokenizer_files:
+            metrics["size/tokenizer_bytes"] = float(sum(p.stat().st_size for p in tokenizer_files))
         if isinstance(deployed, OnnxDeployable):
             metrics["size/deploy_bytes"] = float(deployed.file_bytes)
     if cfg.measure.enabled and baseline is not None:
@@ -151,6 +163,8 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
     if cfg.logger.log_model:
         for path in artifact.files:
             tracker.log_artifact(path, "model")
+        for path in tokenizer_files:
+            tracker.log_artifact(path, f"model/{path.parent.name}")
     return RunOutcome(metrics, result, baseline)
 
 

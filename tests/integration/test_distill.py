@@ -6,7 +6,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from nlpcompress.export.format import load_model
+from nlpcompress.storage.format import load_model
 from tests.conftest import TINY
 
 pytestmark = pytest.mark.integration

@@ -36,7 +36,7 @@ def test_magnitude_prune_end_to_end(run_cli):
     assert run.data.tags["materialized"] == "false"
     assert run.info.run_name == "prune-magnitude-s0.6-tiny_bert-tiny"
 
-    from nlpcompress.export.format import load_model, read_artifact
+    from nlpcompress.storage.format import load_model, read_artifact
 
     stem = _model_stem(res, run)
     tensors, meta = read_artifact(stem)
@@ -71,7 +71,7 @@ def test_structured_prune_is_a_smaller_dense_model_on_onnxruntime(run_cli):
     assert m["prune/ffn_kept"] == 256  # 2 layers x (256 - 128)
     assert m["size/encoder_ratio_vs_fp32"] == pytest.approx(0.5, abs=0.02)
 
-    from nlpcompress.export.format import load_model
+    from nlpcompress.storage.format import load_model
 
     model = load_model(_model_stem(res, run))
     assert [layer.attention.self.num_attention_heads for layer in model.bert.encoder.layer] == [

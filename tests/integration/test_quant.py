@@ -33,7 +33,7 @@ def test_ptq_int8_end_to_end(run_cli):
     assert tags["materialized"] == "true" and tags["int8_kernel"] == "true"
     assert "test/acc_drop_vs_fp32" in m and "stored_form/test/acc" in m
 
-    from nlpcompress.export.format import read_artifact
+    from nlpcompress.storage.format import read_artifact
 
     tensors, meta = read_artifact(_model_stem(res, run))
     assert meta["builder"] == "hf_quantized_classifier"
@@ -51,7 +51,7 @@ def test_qat_int4_end_to_end_round_trip(run_cli):
     assert 0.12 < m["size/ratio_vs_fp32"] < 0.16
     assert m["time/qat_train_s"] > 0
     stem = _model_stem(res, run)
-    from nlpcompress.export.format import load_model, read_artifact
+    from nlpcompress.storage.format import load_model, read_artifact
 
     tensors, _ = read_artifact(stem)
     q = tensors["bert.encoder.layer.0.intermediate.dense.weight"]
@@ -73,7 +73,7 @@ def test_binary_qat_is_smallest(run_cli):
     m = run.data.metrics
     assert m["quant/avg_linear_bits"] == 1.0
     assert m["size/ratio_vs_fp32"] < 0.15  # tiny_bert is embedding-heavy: 4-bit embeddings dominate
-    from nlpcompress.export.format import load_model
+    from nlpcompress.storage.format import load_model
 
     w = load_model(_model_stem(res, run)).bert.encoder.layer[1].output.dense.weight.detach()
     assert all(len(torch.unique(row.abs())) == 1 for row in w)  # exactly +/- alpha per row

@@ -1,12 +1,17 @@
-"""The whole run's typed config, built once by the CLI before any work."""
+"""The whole run's typed config, built once by the CLI before any work.
+
+The config layer knows no method: the CLI looks the method's spec up in
+:mod:`nlpcompress.methods.registry` and passes it to :func:`build_run_config`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from nlpcompress.config.errors import ConfigError
-from nlpcompress.config.hashing import stable_hash
+from nlpcompress.config.hashing import RESULT_NEUTRAL_KEYS, stable_hash
 from nlpcompress.config.schema import (
     DataConfig,
     DeployConfig,
@@ -27,6 +32,16 @@ TOP_LEVEL_SCALARS = {
     "objective_max_acc_drop": (int, float),
 }
 IGNORED_KEYS = ("hydra", "experiment", "debug", "sweep", "seeds")
+
+
+class MethodSchema(Protocol):
+    """What config building needs from a method's spec
+    (:class:`nlpcompress.methods.registry.MethodSpec`)."""
+
+    name: str
+    config_cls: type
+    sections: tuple[str, ...]
+    validate: Callable[[RunConfig], None]
 
 
 @dataclass(frozen=True)
@@ -82,33 +97,46 @@ class RunConfig:
         payload = self.to_dict()
         if data_digest is not None:
             payload["data_digest"] = data_digest
-        for volatile in (
-            "paths",
-            "logger",
-            "resume",
-            "task_name",
-            "objective",
-            "objective_max_acc_drop",
-        ):
-            payload.pop(volatile, None)
-        payload["trainer"].pop("enable_progress_bar", None)
+        for key in RESULT_NEUTRAL_KEYS:
+            section, _, name = key.partition(".")
+            if name:
+                payload.get(section, {}).pop(name, None)
+            else:
+                payload.pop(section, None)
         return stable_hash(payload)
 
 
-def build_run_config(raw: dict[str, Any]) -> RunConfig:
+def method_name(raw: dict[str, Any]) -> str:
+    """``method.name`` of a resolved config mapping (ConfigError when there is none)."""
+    method = raw.get("method")
+    check(isinstance(method, dict), "method", method, "a `method` group in the config")
+    check("name" in method, "method.name", None, "the name of a registered method")
+    return method["name"]
+
+
+def build_run_config(raw: dict[str, Any], spec: MethodSchema) -> RunConfig:
     """Validate a resolved config mapping into a :class:`RunConfig`.
+
+    Schema checks first (import-light); then ``spec.validate``, the method's cross-section
+    checks, which may import the model code.
+
+    Args:
+        raw: ``OmegaConf.to_container(cfg, resolve=True)``.
+        spec: the spec of ``method.name`` (``method_spec(method_name(raw))``).
 
     Raises:
         ConfigError: the first bad key, with its value and what is allowed.
     """
-    from nlpcompress.methods.registry import method_spec
-
     raw = {k: v for k, v in raw.items() if k not in IGNORED_KEYS}
     for key in CORE_KEYS:
         check(key in raw, key, None, f"a `{key}` group in the config")
     method_raw = dict(raw["method"] or {})
-    check("name" in method_raw, "method.name", None, "the name of a registered method")
-    spec = method_spec(method_raw["name"])
+    check(
+        method_raw.get("name") == spec.name,
+        "method.name",
+        method_raw.get("name"),
+        f"{spec.name!r}, the method whose spec was passed",
+    )
     core = {
         "data": build_section(DataConfig, raw["data"], "data"),
         "model": build_section(ModelConfig, raw["model"], "model"),

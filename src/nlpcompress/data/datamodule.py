@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
-from collections.abc import Mapping
 from pathlib import Path
 
 import datasets
@@ -13,7 +10,6 @@ import lightning as L
 import pyarrow
 import torch
 from filelock import FileLock
-from torch import nn
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
@@ -25,32 +21,6 @@ from nlpcompress.data.splits import complete_splits
 from nlpcompress.storage.entry import discard, staged_entry, valid_entry
 
 _UNSET = object()
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def model_inputs(
-    batch: Mapping[str, torch.Tensor], model: nn.Module | None = None
-) -> dict[str, torch.Tensor]:
-    """The keys of a batch that the model's forward takes (drops ``labels``, ``idx``).
-
-    With ``model``, also drops inputs its forward does not accept (DistilBERT-like models
-    take no ``token_type_ids``).
-    """
-    keys = [k for k in MODEL_INPUTS if k in batch]
-    if model is not None:
-        accepted = _forward_params(type(model))
-        if accepted is not None:
-            keys = [k for k in keys if k in accepted]
-    return {k: batch[k] for k in keys}
-
-
-@functools.cache
-def _forward_params(cls: type) -> frozenset[str] | None:
-    """Named parameters of ``cls.forward``; None when it takes ``**kwargs``."""
-    params = inspect.signature(cls.forward).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return frozenset(p.name for p in params)
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:

@@ -1,5 +1,6 @@
 """Knowledge distillation: losses, layer maps, students and the teacher-output cache.
 
-The maths (:mod:`losses`, :mod:`layer_map`, :mod:`objective`) is plain torch; the
-Lightning wiring lives in :mod:`module` and the method in :mod:`nlpcompress.methods.distill`.
+Plain torch (no Lightning): the maths is :mod:`losses`, :mod:`layer_map`, :mod:`objective`;
+the Lightning wiring is :mod:`nlpcompress.methods.distill_module` and the method
+:mod:`nlpcompress.methods.distill`.
 """

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from nlpcompress.distill.students import BiLSTMClassifier
-from nlpcompress.export.format import (
+from nlpcompress.storage.format import (
     ExportedArtifact,
     encode_dense,
     register_builder,

@@ -7,7 +7,6 @@ Cross-section checks (depths, tokenizers, the teacher being the run's model) liv
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,7 +14,35 @@ from nlpcompress.config.errors import ConfigError
 from nlpcompress.config.schema import MethodConfig, ModelConfig
 from nlpcompress.config.typed import check, register_section
 from nlpcompress.distill.layer_map import resolve_layer_map
-from nlpcompress.distill.objective import LossWeights
+from nlpcompress.models.assets import preset_config
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """The knobs of the objective (see :class:`DistillConfig`; used by
+    :class:`~nlpcompress.distill.objective.DistillObjective`)."""
+
+    temperature: float = 2.0
+    alpha: float = 0.5
+    hidden_weight: float = 0.0
+    attention_weight: float = 0.0
+    attention_loss: str = "mse"
+    embedding_weight: float = 0.0
+    value_weight: float = 0.0
+    relation_layers: str = "all"
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.alpha > 0 or self.intermediate
+
+    @property
+    def intermediate(self) -> bool:
+        return (
+            self.hidden_weight > 0
+            or self.attention_weight > 0
+            or self.embedding_weight > 0
+            or self.value_weight > 0
+        )
 
 
 @register_section("distill")
@@ -236,16 +263,8 @@ def preset_shape(model: ModelConfig) -> PresetShape | None:
     tokenizer = model.tokenizer or model.pretrained or model.name
     if model.source == "random":
         return PresetShape(model.num_layers, model.hidden_size, model.num_heads, tokenizer)
-    try:
-        from pathlib import Path
-
-        from nlpcompress.models.presets import resolve_location
-
-        folder = Path(resolve_location(model.pretrained, model.source))
-        if not (folder / "config.json").is_file():
-            return None
-        conf = json.loads((folder / "config.json").read_text())
-    except (OSError, ValueError):
+    conf = preset_config(model)
+    if conf is None:
         return None
     layers = conf.get("num_hidden_layers", conf.get("n_layers"))
     width = conf.get("hidden_size", conf.get("dim"))

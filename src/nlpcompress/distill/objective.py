@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from nlpcompress.distill import losses
+from nlpcompress.distill.config import LossWeights
 
 
 @dataclass
@@ -46,33 +47,6 @@ class Outputs:
     embeddings: torch.Tensor | None = None
     attentions: dict[int, torch.Tensor] = field(default_factory=dict)
     values: dict[int, torch.Tensor] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """The knobs of the objective (see :class:`nlpcompress.distill.config.DistillConfig`)."""
-
-    temperature: float = 2.0
-    alpha: float = 0.5
-    hidden_weight: float = 0.0
-    attention_weight: float = 0.0
-    attention_loss: str = "mse"
-    embedding_weight: float = 0.0
-    value_weight: float = 0.0
-    relation_layers: str = "all"
-
-    @property
-    def needs_teacher(self) -> bool:
-        return self.alpha > 0 or self.intermediate
-
-    @property
-    def intermediate(self) -> bool:
-        return (
-            self.hidden_weight > 0
-            or self.attention_weight > 0
-            or self.embedding_weight > 0
-            or self.value_weight > 0
-        )
 
 
 class DistillObjective(nn.Module):

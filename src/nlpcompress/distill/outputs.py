@@ -7,10 +7,9 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import nn
 
-from nlpcompress.data.datamodule import model_inputs
 from nlpcompress.distill.attention import attention_scores, captured_values
 from nlpcompress.distill.objective import Outputs
-from nlpcompress.methods.base import logits_of
+from nlpcompress.models.io import logits_of, model_inputs
 
 
 def run_model(

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nlpcompress.export.format import ExportedArtifact, encode_dense, write_artifact
 from nlpcompress.models.builders import hf_meta
+from nlpcompress.storage.format import ExportedArtifact, encode_dense, write_artifact
 
 
 def export_dense(

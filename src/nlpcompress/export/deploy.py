@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nlpcompress.methods.base import logits_of
+from nlpcompress.models.io import logits_of
 
 log = logging.getLogger(__name__)
 ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -22,10 +22,12 @@ ONNX_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 @dataclass
 class TorchDeployable:
-    """A torch module timed in this process."""
+    """A torch module timed in this process (``vocab_size``: token ids it accepts, when fewer
+    than the timer's synthetic range, e.g. after vocabulary pruning)."""
 
     module: nn.Module
     backend: str = "torch"
+    vocab_size: int | None = None
 
     @property
     def file_bytes(self) -> int | None:
@@ -34,10 +36,11 @@ class TorchDeployable:
 
 @dataclass
 class OnnxDeployable:
-    """An ONNX file timed by ONNX Runtime in fresh processes."""
+    """An ONNX file timed by ONNX Runtime in fresh processes (``vocab_size`` as above)."""
 
     path: Path
     backend: str = "onnxruntime"
+    vocab_size: int | None = None
 
     @property
     def file_bytes(self) -> int:

@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
-from nlpcompress.data.datamodule import model_inputs
-from nlpcompress.methods.base import logits_of
+from nlpcompress.models.io import logits_of, model_inputs
 
 Predictor = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 

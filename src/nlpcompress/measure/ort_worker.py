@@ -1,6 +1,6 @@
 """Time an ONNX model in a fresh process (ORT's spinning threads would disturb torch timing).
 
-Usage: ``python -m nlpcompress.measure.ort_worker MODEL.onnx BATCH SEQ THREADS WARMUP ITERS SEED``;
+Usage: ``python -m nlpcompress.measure.ort_worker MODEL.onnx BATCH SEQ THREADS WARMUP ITERS SEED [VOCAB]``;
 prints one JSON line ``{"ms": [...]}``. Imports onnxruntime and numpy only.
 """
 
@@ -22,7 +22,8 @@ def synthetic_feed(session, batch: int, seq: int, seed: int, vocab: int = 30000)
         elif "type" in inp.name:
             feed[inp.name] = np.zeros((batch, seq), dtype=np.int64)
         else:
-            feed[inp.name] = rng.integers(1000, vocab, size=(batch, seq), dtype=np.int64)
+            low = min(1000, vocab // 2)
+            feed[inp.name] = rng.integers(low, vocab, size=(batch, seq), dtype=np.int64)
     return feed
 
 
@@ -30,11 +31,12 @@ def main(argv: list[str]) -> None:
     import onnxruntime as ort
 
     path, batch, seq, threads, warmup, iters, seed = argv[0], *map(int, argv[1:7])
+    vocab = int(argv[7]) if len(argv) > 7 else 30000
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    feed = synthetic_feed(session, batch, seq, seed)
+    feed = synthetic_feed(session, batch, seq, seed, vocab)
     for _ in range(warmup):
         session.run(None, feed)
     times = []

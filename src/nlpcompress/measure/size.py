@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from nlpcompress.export.format import ExportedArtifact, decode
-from nlpcompress.methods.base import LayerRecord
+from nlpcompress.storage.format import ExportedArtifact, decode
 
 ENCODER_PREFIXES = ("encoder.layer.", ".encoder.layer.")
+
+
+@dataclass
+class LayerRecord:
+    """One row of the per-layer CSV: how a tensor is stored."""
+
+    name: str
+    shape: tuple[int, ...]
+    stored_bits: float
+    sparsity: float
+    encoding: str
 
 
 def is_encoder_tensor(name: str) -> bool:

@@ -4,7 +4,8 @@ Candidates are timed in alternating rounds (reference, candidate, reference, ...
 warm-up, back to back. Torch modules run in this process with a fixed thread count; ONNX
 models run in a fresh process per round (``measure.ort_worker``), so ORT's spinning threads
 never overlap a torch timing. Inputs are synthetic token ids of the configured length with
-a full attention mask.
+a full attention mask, drawn from ``[min(1000, V/2), V)`` with ``V`` = 30000 or the
+deployable's ``vocab_size`` when smaller (a pruned vocabulary).
 
 Reported per candidate: p50/p90 latency at batch 1 (ms) and throughput at batch B
 (samples/s = B * 1000 / median batch latency).
@@ -24,6 +25,8 @@ import torch
 from nlpcompress.config.schema import MeasureConfig
 from nlpcompress.export.deploy import Deployable, OnnxDeployable, TorchDeployable
 
+SYNTHETIC_VOCAB = 30000
+
 
 @dataclass
 class SpeedResult:
@@ -34,11 +37,11 @@ class SpeedResult:
 
 
 def synthetic_inputs(
-    batch: int, seq: int, seed: int = 0, vocab: int = 30000
+    batch: int, seq: int, seed: int = 0, vocab: int = SYNTHETIC_VOCAB
 ) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     return {
-        "input_ids": torch.randint(1000, vocab, (batch, seq), generator=gen),
+        "input_ids": torch.randint(min(1000, vocab // 2), vocab, (batch, seq), generator=gen),
         "attention_mask": torch.ones(batch, seq, dtype=torch.long),
         "token_type_ids": torch.zeros(batch, seq, dtype=torch.long),
     }
@@ -68,7 +71,14 @@ def time_torch(
 
 
 def time_onnx(
-    path, batch: int, seq: int, threads: int, warmup: int, iters: int, seed: int = 0
+    path,
+    batch: int,
+    seq: int,
+    threads: int,
+    warmup: int,
+    iters: int,
+    seed: int = 0,
+    vocab: int = SYNTHETIC_VOCAB,
 ) -> list[float]:
     cmd = [
         sys.executable,
@@ -81,6 +91,7 @@ def time_onnx(
         str(warmup),
         str(iters),
         str(seed),
+        str(vocab),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -93,9 +104,10 @@ def time_onnx(
 def _time(dep: Deployable, batch: int, seq: int, cfg: MeasureConfig, iters: int) -> list[float]:
     # A batch of 32 is ~20x a batch of 1: two warm-up calls do for it what ten do at batch 1.
     warmup = cfg.warmup if batch == 1 else min(cfg.warmup, 2)
+    vocab = min(SYNTHETIC_VOCAB, dep.vocab_size or SYNTHETIC_VOCAB)
     if isinstance(dep, OnnxDeployable):
-        return time_onnx(dep.path, batch, seq, cfg.threads, warmup, iters)
-    return time_torch(dep.module, synthetic_inputs(batch, seq), warmup, iters)
+        return time_onnx(dep.path, batch, seq, cfg.threads, warmup, iters, vocab=vocab)
+    return time_torch(dep.module, synthetic_inputs(batch, seq, vocab=vocab), warmup, iters)
 
 
 def compare(

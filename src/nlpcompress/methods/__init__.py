@@ -1,1 +1,2 @@
-"""Compression methods; each module registers itself (see :mod:`nlpcompress.methods.registry`)."""
+"""Compression methods: the table in :mod:`nlpcompress.methods.registry` names each one, its
+config schema (:mod:`nlpcompress.methods.configs`) and its implementation module here."""

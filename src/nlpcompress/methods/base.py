@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import nn
 
 if TYPE_CHECKING:
     import lightning as L
+    from transformers import PreTrainedTokenizerBase
 
     from nlpcompress.config.run import RunConfig
     from nlpcompress.data.datamodule import TextClassificationDataModule
@@ -42,6 +42,8 @@ class MethodContext:
         stage: prefix for metrics when this method runs as a stage of a pipeline ("" alone).
         start_model: the model to start from (a pipeline's previous stage); defaults to
             a copy of the baseline model.
+        previous: the previous stage's result in a pipeline (its export and deployment), or
+            None; ``previous.model`` is ``start_model``.
     """
 
     cfg: RunConfig
@@ -52,17 +54,7 @@ class MethodContext:
     run_dir: Path
     stage: str = ""
     start_model: nn.Module | None = None
-
-
-@dataclass
-class LayerRecord:
-    """One row of the per-layer CSV: how a tensor is stored."""
-
-    name: str
-    shape: tuple[int, ...]
-    stored_bits: float
-    sparsity: float
-    encoding: str
+    previous: CompressedModel | None = None
 
 
 @dataclass
@@ -84,6 +76,9 @@ class CompressedModel:
         params_for_report: values the report shows (bits, sparsity, teacher, student).
         derived_metrics: ``fn(metrics) -> extra metrics``, called by the runner once accuracy,
             size and speed are measured (e.g. accuracy retention against a teacher).
+        tokenizer: the tokenizer the model needs when it is not the preset's (a pruned
+            vocabulary); the runner saves it next to the stored form.
+        datamodule: the splits tokenized with ``tokenizer``; the runner evaluates on it.
     """
 
     model: nn.Module
@@ -94,12 +89,5 @@ class CompressedModel:
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     derived_metrics: Callable[[dict[str, float]], dict[str, float]] | None = None
-
-
-def logits_of(output: Any) -> torch.Tensor:
-    """Logits from a model output (a tensor, a ModelOutput, or a tuple)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    if hasattr(output, "logits"):
-        return output.logits
-    return output[0]
+    tokenizer: PreTrainedTokenizerBase | None = None
+    datamodule: TextClassificationDataModule | None = None

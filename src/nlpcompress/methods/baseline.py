@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from nlpcompress.methods.base import CompressedModel, MethodContext
-from nlpcompress.methods.registry import register_method
 
 
-@register_method("baseline")
 def run_baseline(ctx: MethodContext) -> CompressedModel:
     """Returns the cached (or just trained) baseline; nothing is compressed."""
     return CompressedModel(model=ctx.baseline.model, form="fp32 dense", materialized=True)

@@ -9,12 +9,10 @@ method's) steps, then evaluated, exported and timed by the runner against the te
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
-import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -32,10 +30,8 @@ from nlpcompress.distill.config import (
     DistillMethodConfig,
     PairConfig,
     StudentConfig,
-    validate_distill,
 )
 from nlpcompress.distill.layer_map import resolve_layer_map
-from nlpcompress.distill.module import DistillationModule
 from nlpcompress.distill.objective import DistillObjective
 from nlpcompress.distill.students import (
     BiLSTMClassifier,
@@ -46,7 +42,8 @@ from nlpcompress.distill.students import (
     num_layers,
 )
 from nlpcompress.methods.base import CompressedModel, MethodContext
-from nlpcompress.methods.registry import register_method
+from nlpcompress.methods.distill_module import DistillationModule
+from nlpcompress.training.trainer import fit_best
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +52,8 @@ def load_teacher(ctx: MethodContext, pair: PairConfig) -> tuple[nn.Module, str, 
     """``(teacher, cache id, test accuracy)``: the baseline, or ``pair.teacher_checkpoint``."""
     if pair.teacher_checkpoint:
         from nlpcompress.data.readers import sha256_of
-        from nlpcompress.export.format import load_model
         from nlpcompress.measure.accuracy import evaluate_splits
+        from nlpcompress.storage.format import load_model
 
         stem = Path(pair.teacher_checkpoint)
         if not stem.with_suffix(".json").is_file():
@@ -174,12 +171,6 @@ def teacher_cache(
     return cache, what
 
 
-@register_method(
-    "distill",
-    config_cls=DistillMethodConfig,
-    sections=("distill", "pair"),
-    validate=validate_distill,
-)
 def run_distill(ctx: MethodContext) -> CompressedModel:
     """Distil the run's fine-tuned model into the ``pair`` student; see the module docstring."""
     cfg = ctx.cfg
@@ -224,14 +215,7 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
     if method.max_steps is not None:
         overrides["max_steps"] = method.max_steps
     trainer = ctx.make_trainer(default_root_dir=str(ctx.run_dir / "distill"), **overrides)
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=dm)
-    train_s = time.perf_counter() - start
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if best:
-        module.load_state_dict(
-            torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        )
+    train_s = fit_best(trainer, module, dm)
     student = module.model.eval()
 
     steps = max(1, int(trainer.global_step))

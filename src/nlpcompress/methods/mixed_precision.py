@@ -11,50 +11,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass
 
-from nlpcompress.config.typed import check
 from nlpcompress.methods.base import CompressedModel, MethodContext
-from nlpcompress.methods.qat import QATMethodConfig, qat_module, train_quantized
-from nlpcompress.methods.registry import register_method
-from nlpcompress.quant.train_probe import TrainingProbe, release_memory
-from nlpcompress.quant.workflow import calibrate, quant_result, quantize_for_method, validate_quant
-
-
-@dataclass(frozen=True)
-class MixedPrecisionMethodConfig(QATMethodConfig):
-    """QAT knobs plus the training-precision comparison.
-
-    Attributes:
-        precision: precision of the fine-tune (default bf16-mixed).
-        compare_precision: the reference precision measured the same way.
-        compare_steps: steps of the reference fine-tune (0: no comparison).
-        probe_warmup: first steps left out of the throughput.
-    """
-
-    name: str = "mixed_precision"
-    precision: str | None = "bf16-mixed"
-    compare_precision: str = "32-true"
-    compare_steps: int = 20
-    probe_warmup: int = 2
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(self.compare_steps >= 0, "compare_steps", self.compare_steps, "an integer >= 0")
-        check(
-            self.compare_steps == 0 or self.compare_steps > self.probe_warmup,
-            "probe_warmup",
-            self.probe_warmup,
-            f"fewer than compare_steps={self.compare_steps}",
-        )
-
-
-@register_method(
-    "mixed_precision",
-    config_cls=MixedPrecisionMethodConfig,
-    sections=("quant",),
-    validate=validate_quant,
+from nlpcompress.methods.qat import qat_module, train_quantized
+from nlpcompress.methods.quant_workflow import (
+    calibrate,
+    quant_result,
+    quantize_for_method,
 )
+from nlpcompress.training.probe import TrainingProbe, release_memory
+
+
 def run_mixed_precision(ctx: MethodContext) -> CompressedModel:
     q, mcfg = ctx.cfg.section("quant"), ctx.cfg.method
     metrics = {}

@@ -7,66 +7,24 @@ method knobs (``pipeline.methods.<stage>``); its accuracy is logged under
 ``stage<i>_<name>/...``. Zeros made by an earlier stage stay zero while later stages train
 (:class:`KeepZeros`), so the final export carries both the sparsity and the bits configured.
 The run's export, deployment and ``materialized`` flag are those of the last stage.
+``vocab_prune`` may only come last: it shrinks the previous stage's model in place (that
+stage's export and deployment then store and run the smaller table) and hands the runner
+its tokenizer and re-tokenized splits.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Any
 
 import lightning as L
 import torch
 from torch import nn
 
-from nlpcompress.config.schema import MethodConfig
-from nlpcompress.config.typed import build_section, check, register_section
+from nlpcompress.config.typed import build_section
 from nlpcompress.measure.accuracy import evaluate_splits
 from nlpcompress.methods.base import CompressedModel, MethodContext
-from nlpcompress.methods.registry import method_spec, register_method
-
-STAGE_METHODS = ("distill", "prune", "qat", "ptq", "mixed_precision")
-
-
-@register_section("pipeline")
-@dataclass(frozen=True)
-class PipelineConfig:
-    """Stages in order, and each stage method's knobs (its ``method`` group fields).
-
-    Attributes:
-        stages: method names, e.g. ``[distill, prune, qat]``.
-        methods: ``{stage: {knob: value}}`` passed to that method's config schema.
-        keep_zeros: re-apply earlier stages' zeros after every optimiser step of later ones.
-    """
-
-    stages: list[str] = field(default_factory=list)
-    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
-    keep_zeros: bool = True
-
-    def __post_init__(self):
-        check(
-            len(self.stages) >= 1,
-            "stages",
-            self.stages,
-            "a non-empty list of methods, e.g. [distill,prune,qat]",
-        )
-        for stage in self.stages:
-            check(
-                stage in STAGE_METHODS,
-                "stages",
-                stage,
-                f"compression methods: {', '.join(STAGE_METHODS)} (not pipeline or baseline)",
-            )
-        for name in self.methods:
-            check(
-                name in self.stages,
-                f"methods.{name}",
-                self.methods[name],
-                f"knobs of a listed stage ({', '.join(self.stages)})",
-            )
-
-    def describe(self) -> str:
-        return "+".join(self.stages)
+from nlpcompress.methods.configs import PipelineConfig
+from nlpcompress.methods.registry import method_spec
 
 
 def stage_method_config(p: PipelineConfig, stage: str):
@@ -136,9 +94,6 @@ def _with_callbacks(make_trainer, extra: list):
     return make
 
 
-@register_method(
-    "pipeline", config_cls=MethodConfig, sections=("pipeline",), validate=validate_pipeline
-)
 def run_pipeline(ctx: MethodContext) -> CompressedModel:
     """Run the stages in order; log each stage's accuracy; return the last stage's result."""
     p: PipelineConfig = ctx.cfg.section("pipeline")
@@ -153,11 +108,13 @@ def run_pipeline(ctx: MethodContext) -> CompressedModel:
             cfg=dataclasses.replace(ctx.cfg, method=stage_method_config(p, stage)),
             stage=prefix,
             start_model=model,
+            previous=result,
             make_trainer=_with_callbacks(ctx.make_trainer, callbacks),
         )
         result = method_spec(stage).run(stage_ctx)
         model = result.model.eval()
-        stage_metrics = evaluate_splits(model, ctx.datamodule) | result.metrics
+        dm = result.datamodule or ctx.datamodule  # re-tokenized by a vocabulary-pruning stage
+        stage_metrics = evaluate_splits(model, dm) | result.metrics
         # logged as each stage ends (kept if a later stage fails), so not returned again
         ctx.tracker.log_metrics({f"{prefix}/{k}": v for k, v in stage_metrics.items()})
     tags = dict(result.tags) | {"stages": ",".join(p.stages)}

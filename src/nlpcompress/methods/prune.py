@@ -21,12 +21,13 @@ from torch import nn
 
 from nlpcompress.config.errors import ConfigError
 from nlpcompress.config.run import RunConfig
-from nlpcompress.data.datamodule import model_inputs
 from nlpcompress.export.deploy import Deployable, default_deploy
-from nlpcompress.methods.base import CompressedModel, MethodContext, logits_of
-from nlpcompress.methods.registry import register_method
+from nlpcompress.methods.base import CompressedModel, MethodContext
+from nlpcompress.methods.prune_module import PruningModule
+from nlpcompress.models.io import logits_of, model_inputs
 from nlpcompress.prune.bert import encoder_layers, prunable_linears
 from nlpcompress.prune.config import PruneConfig
+from nlpcompress.prune.masking import attach_masks, update_masks
 from nlpcompress.prune.masks import sparsity_of
 from nlpcompress.prune.movement import bake
 from nlpcompress.prune.schedule import SparsitySchedule
@@ -40,7 +41,6 @@ from nlpcompress.prune.structured import (
     select_units,
     taylor_gradients,
 )
-from nlpcompress.prune.training import PruningModule, attach_masks, update_masks
 from nlpcompress.report.layer_plot import write_layer_sparsity
 from nlpcompress.training.module import ClassifierModule
 
@@ -299,7 +299,6 @@ def deploy_structured(model: nn.Module, backend: str, workdir: Path, opset: int 
     return default_deploy(model, backend, workdir, opset)
 
 
-@register_method("prune", sections=("prune",), validate=validate)
 def run_prune(ctx: MethodContext) -> CompressedModel:
     """Prune the baseline as ``prune`` says; the runner evaluates, exports and times it."""
     p: PruneConfig = ctx.cfg.section("prune")

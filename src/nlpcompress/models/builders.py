@@ -1,4 +1,4 @@
-"""Builders that rebuild exported models (see :mod:`nlpcompress.export.format`)."""
+"""Builders that rebuild exported models (see :mod:`nlpcompress.storage.format`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from nlpcompress.export.format import register_builder
+from nlpcompress.storage.format import register_builder
 
 HF_BUILDER = "hf_sequence_classification"
 

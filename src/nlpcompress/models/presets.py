@@ -25,7 +25,7 @@ from transformers import logging as hf_logging
 
 from nlpcompress.config.errors import ModelLoadError
 from nlpcompress.config.schema import ModelConfig
-from nlpcompress.models.assets import package_folder
+from nlpcompress.models.assets import RANDOM_MAX_POSITIONS, package_folder
 
 
 def resolve_location(spec: str, source: str) -> str:
@@ -71,7 +71,7 @@ def build_classifier(cfg: ModelConfig, num_labels: int) -> nn.Module:
             intermediate_size=cfg.intermediate_size,
             hidden_dropout_prob=cfg.dropout,
             attention_probs_dropout_prob=cfg.dropout,
-            max_position_embeddings=512,
+            max_position_embeddings=RANDOM_MAX_POSITIONS,
             num_labels=num_labels,
         )
         config._attn_implementation = "eager"

@@ -25,7 +25,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from nlpcompress.export.format import (
+from nlpcompress.prune.bert import encoder_prefix
+from nlpcompress.prune.structured import layer_shapes, resize
+from nlpcompress.storage.format import (
     EncodedTensor,
     ExportedArtifact,
     encode_dense,
@@ -33,8 +35,6 @@ from nlpcompress.export.format import (
     register_decoder,
     write_artifact,
 )
-from nlpcompress.prune.bert import encoder_prefix
-from nlpcompress.prune.structured import layer_shapes, resize
 
 BUILDER = "pruned_bert"
 _BIT_WEIGHTS = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.int32)

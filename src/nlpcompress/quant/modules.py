@@ -2,7 +2,7 @@
 
 In training mode the quantizers use straight-through estimators (QAT); in eval mode they
 compute the exact ``dequantize(quantize(w))`` that the stored form decodes to, so the model
-that is evaluated and the model that :func:`nlpcompress.export.format.load_model` rebuilds
+that is evaluated and the model that :func:`nlpcompress.storage.format.load_model` rebuilds
 give the same predictions.
 """
 

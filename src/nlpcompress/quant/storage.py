@@ -32,14 +32,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from nlpcompress.export.format import (
-    EncodedTensor,
-    ExportedArtifact,
-    encode_dense,
-    register_builder,
-    register_decoder,
-    write_artifact,
-)
 from nlpcompress.quant.modules import (
     ActQuantizer,
     Codes,
@@ -48,6 +40,14 @@ from nlpcompress.quant.modules import (
     set_submodule,
 )
 from nlpcompress.quant.packing import pack_bits, packed_nbytes, unpack_bits
+from nlpcompress.storage.format import (
+    EncodedTensor,
+    ExportedArtifact,
+    encode_dense,
+    register_builder,
+    register_decoder,
+    write_artifact,
+)
 
 ENCODING = "packed_int"
 SPARSE_ENCODING = "sparse_packed_int"

@@ -15,14 +15,10 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from nlpcompress.config.hashing import stable_hash
+from nlpcompress.config.hashing import is_result_neutral, stable_hash
 
 SUMMARY_TAG = "nlpcompress.summary"
 PARENT_TAG = "mlflow.parentRunId"
-# Params that do not change the result: where a run is written or logged, and the seed (runs
-# that differ only in these are repeats of one configuration). Mirrors RunConfig.config_hash.
-VOLATILE_PREFIXES = ("paths.", "logger.")
-VOLATILE_PARAMS = frozenset({"seed", "resume", "task_name", "trainer.enable_progress_bar"})
 
 # report column -> (MLflow metric, scale)
 METRICS: dict[str, tuple[str, float]] = {
@@ -154,11 +150,12 @@ def _first(*values: Any) -> str:
 
 
 def config_group(params: dict[str, Any]) -> str:
-    """Hash of the params that determine a result: all but seed, paths, logger (and run plumbing)."""
+    """Hash of the params that determine a result: all but the seed and the keys that
+    ``config_hash`` leaves out too (:func:`~nlpcompress.config.hashing.is_result_neutral`)."""
     kept = {
         k: str(v)
         for k, v in params.items()
-        if _present(v) and k not in VOLATILE_PARAMS and not k.startswith(VOLATILE_PREFIXES)
+        if _present(v) and k != "seed" and not is_result_neutral(k)
     }
     return stable_hash(kept, length=12)
 

@@ -32,6 +32,15 @@ PROBE_PATH = "/api/2.0/mlflow/experiments/search?max_results=1"
 WRITTEN_PATHS = ("output_dir", "cache_dir")
 START_SERVER = "start one with `nlpcompress-server start` (`make server`) and use the URI it prints"
 _REFERENCE = re.compile(r"\$\{paths\.(\w+)\}")
+# The stores MLflow 3 opens: a server, a database (``<dialect>[+driver]://``), Databricks.
+# File stores (a bare path, ``file://``) are in maintenance mode and refused by MLflow itself.
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+OTHER_SCHEMES = ("http", "https", "databricks", "databricks-uc")
+ALLOWED_STORES = (
+    "an MLflow tracking URI: http(s)://host:port (a tracking server), sqlite:///path/to/mlflow.db, "
+    "postgresql://, mysql:// or mssql:// (a database) or databricks; file stores (a bare path, "
+    "file://) are not supported by MLflow 3: use sqlite:///<folder>/mlflow.db"
+)
 
 
 def store_source(configured: str | None, mlflow_dir: str | Path) -> tuple[str, str]:
@@ -117,13 +126,17 @@ def _probe_within(url: str, timeout: float) -> str | None:
 
 
 def check_store(key: str, uri: str, timeout: float = STORE_TIMEOUT_S) -> None:
-    """Refuse a tracking store that cannot work: a server that does not answer, or a sqlite
-    or file store whose folder cannot be written. Other schemes are left to MLflow.
+    """Refuse a tracking store that cannot work: a URI that names no store MLflow opens, a
+    server that does not answer, or a sqlite database whose folder cannot be written. The
+    other databases and Databricks are left to MLflow.
 
     Raises:
         ConfigError: naming ``key`` and the URI, and what to do.
     """
     parts = urlsplit(uri)
+    scheme = parts.scheme or uri  # `databricks` alone names the default profile
+    if scheme.partition("+")[0] not in DATABASE_SCHEMES and scheme not in OTHER_SCHEMES:
+        raise ConfigError(key, uri, ALLOWED_STORES)
     if parts.scheme in ("http", "https"):
         url = uri.rstrip("/") + PROBE_PATH
         why = _probe_within(url, timeout)
@@ -140,8 +153,6 @@ def check_store(key: str, uri: str, timeout: float = STORE_TIMEOUT_S) -> None:
         check_writable_dir(key, db.parent)
         if db.exists() and not os.access(db, os.W_OK):
             raise ConfigError(key, uri, f"a writable sqlite database ({db} is read-only)")
-    elif parts.scheme == "file":
-        check_writable_dir(key, parts.path)
 
 
 def check_run(

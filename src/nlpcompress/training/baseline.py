@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from filelock import FileLock
 from torch import nn
 
@@ -29,12 +28,13 @@ from nlpcompress.config.hashing import stable_hash
 from nlpcompress.config.run import RunConfig
 from nlpcompress.data.datamodule import TextClassificationDataModule
 from nlpcompress.export.dense import export_dense
-from nlpcompress.export.format import load_model
 from nlpcompress.measure.accuracy import evaluate_splits
 from nlpcompress.models.presets import build_classifier
 from nlpcompress.storage.entry import discard, staged_entry, temp_folder, valid_entry
+from nlpcompress.storage.format import load_model
 from nlpcompress.training.distributed import barrier, is_global_zero
 from nlpcompress.training.module import ClassifierModule
+from nlpcompress.training.trainer import fit_best
 
 log = __import__("logging").getLogger(__name__)
 
@@ -158,14 +158,7 @@ def _train(cfg, datamodule, make_trainer, folder: Path, key: str, model_cfg) -> 
             raise RuntimeError(f"rank 0 did not write the baseline cache entry {folder}")
         return Baseline(load_model(folder / "model"), meta["metrics"], folder, key, False)
     with staged_entry(folder) as scratch:
-        trainer = make_trainer(default_root_dir=str(scratch))
-        start = time.perf_counter()
-        trainer.fit(module, datamodule=datamodule)
-        seconds = time.perf_counter() - start
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        if best:
-            state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-            module.load_state_dict(state)
+        seconds = fit_best(make_trainer(default_root_dir=str(scratch)), module, datamodule)
         model = module.model.eval()
         metrics = evaluate_splits(model, datamodule)
         export_dense(model, scratch / "model")

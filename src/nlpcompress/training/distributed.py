@@ -78,9 +78,9 @@ def isolated_run(job_overrides: list[str] | None) -> Iterator[None]:
     finally:
         sys.argv = saved_argv
         if is_global_zero():
-            import torch.distributed as dist
-
-            if dist.is_available() and dist.is_initialized():
+            # Not imported when the run stopped early (a bad config): then no group exists.
+            dist = sys.modules.get("torch.distributed")
+            if dist is not None and dist.is_available() and dist.is_initialized():
                 dist.destroy_process_group()
             for key, value in saved_env.items():
                 if value is None:

@@ -13,8 +13,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from nlpcompress.config.schema import TrainerConfig
-from nlpcompress.data.datamodule import model_inputs
-from nlpcompress.methods.base import logits_of
+from nlpcompress.models.io import logits_of, model_inputs
 
 
 def linear_warmup_decay(step: int, warmup_steps: int, total_steps: int) -> float:

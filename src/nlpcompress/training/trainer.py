@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from nlpcompress.config.schema import TrainerConfig
@@ -72,3 +74,19 @@ def make_trainer(
     kwargs.update(overrides)
     kwargs["callbacks"] = callbacks
     return L.Trainer(**kwargs)
+
+
+def fit_best(trainer: L.Trainer, module: L.LightningModule, datamodule: Any) -> float:
+    """Fit ``module``, then load back its best checkpoint by ``val/acc`` (when one was kept).
+
+    Returns:
+        The fit's wall time in seconds (the reload not included).
+    """
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    seconds = time.perf_counter() - start
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best:
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    return seconds

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from nlpcompress.cli import run_config
 from nlpcompress.config.errors import ConfigError, ModelLoadError
-from nlpcompress.config.run import build_run_config
 from tests.conftest import CONF
 
 SKIP_GROUPS = {"hydra"}
@@ -45,7 +45,7 @@ def overrides_for(group: str, option: str) -> list[str]:
 def test_every_option_composes_and_validates(compose_cfg, group, option):
     raw = compose_cfg(overrides_for(group, option))
     try:
-        cfg = build_run_config(raw)
+        cfg = run_config(raw)
     except ModelLoadError as err:
         # Hub presets validate against the model's config, which needs the hub: offline they
         # must say so clearly (they do run where a hub is reachable).
@@ -93,7 +93,7 @@ def test_core_groups_exist():
 def test_invalid_values_are_refused_naming_the_key(compose_cfg, override, key):
     raw = compose_cfg(["model=tiny_bert", "data=tiny", override])
     with pytest.raises(ConfigError) as info:
-        build_run_config(raw)
+        run_config(raw)
     message = str(info.value)
     assert message.startswith(f"invalid config: {key}=")
     assert "allowed:" in message
@@ -101,12 +101,43 @@ def test_invalid_values_are_refused_naming_the_key(compose_cfg, override, key):
 
 
 def test_config_hash_ignores_paths_but_not_seed(compose_cfg):
-    a = build_run_config(compose_cfg(["model=tiny_bert", "data=tiny"]))
-    b = build_run_config(
-        compose_cfg(["model=tiny_bert", "data=tiny", "paths.output_dir=/elsewhere"])
-    )
-    c = build_run_config(compose_cfg(["model=tiny_bert", "data=tiny", "seed=7"]))
+    a = run_config(compose_cfg(["model=tiny_bert", "data=tiny"]))
+    b = run_config(compose_cfg(["model=tiny_bert", "data=tiny", "paths.output_dir=/elsewhere"]))
+    c = run_config(compose_cfg(["model=tiny_bert", "data=tiny", "seed=7"]))
     assert a.config_hash() == b.config_hash() != c.config_hash()
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "paths.output_dir=/elsewhere",
+        "logger.experiment_name=other",
+        "resume=false",
+        "task_name=other",
+        "objective=test/f1",
+        "objective_max_acc_drop=1.5",
+        "trainer.enable_progress_bar=false",
+    ],
+)
+def test_the_hash_and_the_report_leave_out_the_same_keys(compose_cfg, override):
+    """One list (config.hashing.RESULT_NEUTRAL_KEYS) for RunConfig.config_hash and the report."""
+    from nlpcompress.report.runs import config_group
+    from nlpcompress.tracking.run import flatten
+
+    a = run_config(compose_cfg(["model=tiny_bert", "data=tiny"]))
+    b = run_config(compose_cfg(["model=tiny_bert", "data=tiny", override]))
+    assert a.config_hash() == b.config_hash()
+    params = [{k: str(v) for k, v in flatten(c.to_dict()).items()} for c in (a, b)]
+    assert params[0] != params[1]
+    assert config_group(params[0]) == config_group(params[1])
+
+
+def test_a_spec_for_another_method_is_refused(compose_cfg):
+    from nlpcompress.config.run import build_run_config
+    from nlpcompress.methods.registry import method_spec
+
+    with pytest.raises(ConfigError, match=r"method\.name='baseline'; allowed: 'ptq'"):
+        build_run_config(compose_cfg(["model=tiny_bert", "data=tiny"]), method_spec("ptq"))
 
 
 def test_conf_dir_is_the_repo_conf():

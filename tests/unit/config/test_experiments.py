@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from nlpcompress.cli import run_config
 from nlpcompress.config.errors import ModelLoadError
-from nlpcompress.config.run import build_run_config
 
 CONF = Path(__file__).resolve().parents[3] / "conf"
 PRESETS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -47,7 +47,7 @@ def test_preset_validates(compose_cfg, preset):
     for job in sweep_jobs(preset):
         raw = compose_cfg([f"experiment={preset}", *job])
         try:
-            cfg = build_run_config(raw)
+            cfg = run_config(raw)
         except ModelLoadError as err:
             assert "offline preset" in str(err), err
             assert raw["model"]["name"] not in ("minilm_l6", "tiny_bert"), err
@@ -62,4 +62,4 @@ def test_unknown_pipeline_stage_is_reported_under_stages(compose_cfg):
         ["model=tiny_bert", "data=tiny", "method=pipeline", "pipeline.stages=[distill,foo]"]
     )
     with pytest.raises(ConfigError, match=r"pipeline.stages='foo'; allowed: compression methods"):
-        build_run_config(raw)
+        run_config(raw)

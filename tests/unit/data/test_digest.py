@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlpcompress.config.run import build_run_config
+from nlpcompress.cli import run_config
 from nlpcompress.config.schema import DataConfig, ModelConfig
 from nlpcompress.data.datamodule import TextClassificationDataModule
 from nlpcompress.data.digest import data_digest
@@ -57,7 +57,7 @@ def test_edit_in_place_rebuilds_tokenized_cache(tmp_path, tokenizer):
 
 
 def test_config_hash_changes_with_the_data_digest(compose_cfg):
-    cfg = build_run_config(compose_cfg(["model=tiny_bert", "data=tiny"]))
+    cfg = run_config(compose_cfg(["model=tiny_bert", "data=tiny"]))
     assert cfg.config_hash("aaaa") != cfg.config_hash("bbbb")
     assert cfg.config_hash(None) == cfg.config_hash()
 

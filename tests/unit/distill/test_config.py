@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import pytest
 
+from nlpcompress.cli import run_config
 from nlpcompress.config.errors import ConfigError
-from nlpcompress.config.run import build_run_config
 from nlpcompress.distill.config import DistillConfig, PairConfig
 
 BASE = ["method=distill", "data=tiny"]
 
 
 def test_pairs_compose_with_their_teacher(compose_cfg):
-    cfg = build_run_config(compose_cfg([*BASE, "pair=minilm6_to_minilm3"]))
+    cfg = run_config(compose_cfg([*BASE, "pair=minilm6_to_minilm3"]))
     pair, distill = cfg.section("pair"), cfg.section("distill")
     assert isinstance(pair, PairConfig) and isinstance(distill, DistillConfig)
     assert cfg.model.name == pair.teacher == "minilm_l6"
     assert pair.student.layers == [0, 2, 4]
-    cfg = build_run_config(compose_cfg([*BASE, "pair=bert_base_to_distilbert"]))
+    cfg = run_config(compose_cfg([*BASE, "pair=bert_base_to_distilbert"]))
     assert cfg.model.name == "bert-base-uncased"
-    cfg = build_run_config(compose_cfg([*BASE, "pair=minilm6_to_tiny", "distill=intermediate"]))
+    cfg = run_config(compose_cfg([*BASE, "pair=minilm6_to_tiny", "distill=intermediate"]))
     assert cfg.section("pair").student.model.hidden_size == 192
 
 
@@ -63,7 +63,7 @@ def test_pairs_compose_with_their_teacher(compose_cfg):
 def test_bad_distill_configs_are_refused(compose_cfg, overrides, key):
     raw = compose_cfg([*BASE, *overrides])
     with pytest.raises(ConfigError) as info:
-        build_run_config(raw)
+        run_config(raw)
     message = str(info.value)
     assert message.startswith(f"invalid config: {key}="), message
     assert "allowed:" in message and "\n" not in message

@@ -8,10 +8,10 @@ import torch
 from nlpcompress.config.schema import TrainerConfig
 from nlpcompress.distill import losses
 from nlpcompress.distill.cache import compute_teacher_cache
-from nlpcompress.distill.module import DistillationModule
 from nlpcompress.distill.objective import DistillObjective, LossWeights
 from nlpcompress.distill.outputs import run_model
 from nlpcompress.distill.students import layer_dropped_student
+from nlpcompress.methods.distill_module import DistillationModule
 from tests.unit.distill.conftest import make_batch, tiny_bert
 
 ALL = LossWeights(

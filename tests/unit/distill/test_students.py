@@ -14,7 +14,7 @@ from nlpcompress.distill.students import (
     num_layers,
     transformer_layers,
 )
-from nlpcompress.export.format import load_model
+from nlpcompress.storage.format import load_model
 from tests.unit.distill.conftest import make_batch, tiny_bert
 
 

@@ -6,8 +6,8 @@ import torch
 
 from nlpcompress.config.schema import ModelConfig
 from nlpcompress.export.dense import export_dense
-from nlpcompress.export.format import load_model, read_artifact
 from nlpcompress.models.presets import build_classifier
+from nlpcompress.storage.format import load_model, read_artifact
 
 
 def test_dense_roundtrip_identical_predictions(tmp_path):
@@ -39,7 +39,7 @@ def test_dense_roundtrip_identical_predictions(tmp_path):
 
 def test_bf16_dense_halves_the_payload(tmp_path):
     model = torch.nn.Linear(64, 64)
-    from nlpcompress.export.format import encode_dense, write_artifact
+    from nlpcompress.storage.format import encode_dense, write_artifact
 
     a = write_artifact(tmp_path / "a", {"w": encode_dense(model.weight)}, {"builder": "x"})
     b = write_artifact(

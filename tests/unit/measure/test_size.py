@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from nlpcompress.export.format import EncodedTensor, encode_dense, write_artifact
 from nlpcompress.measure.size import count_params, layer_records, size_metrics, write_layer_csv
+from nlpcompress.storage.format import EncodedTensor, encode_dense, write_artifact
 
 
 def test_size_bytes_equals_files_on_disk_and_counts(tmp_path):

@@ -2,8 +2,8 @@
 
 import pytest
 
+from nlpcompress.cli import run_config
 from nlpcompress.config.errors import ConfigError
-from nlpcompress.config.run import build_run_config
 from nlpcompress.prune.config import PruneConfig
 
 TINY = ["model=tiny_bert", "data=tiny", "debug=fast", "method=prune"]
@@ -11,7 +11,7 @@ TINY = ["model=tiny_bert", "data=tiny", "debug=fast", "method=prune"]
 
 def test_presets_compose(compose_cfg):
     for preset in ("magnitude", "movement", "structured", "nm"):
-        cfg = build_run_config(compose_cfg([*TINY, f"prune={preset}"]))
+        cfg = run_config(compose_cfg([*TINY, f"prune={preset}"]))
         section = cfg.section("prune")
         assert isinstance(section, PruneConfig) and section.kind == preset
 
@@ -37,7 +37,7 @@ def test_presets_compose(compose_cfg):
 )
 def test_bad_input_is_refused(compose_cfg, overrides, key):
     with pytest.raises(ConfigError) as err:
-        build_run_config(compose_cfg([*TINY, *overrides]))
+        run_config(compose_cfg([*TINY, *overrides]))
     assert err.value.key == key
 
 
@@ -51,7 +51,7 @@ def test_run_name_part():
     [("prune_structured_minilm", "structured"), ("prune_sparse_minilm", "magnitude")],
 )
 def test_experiments_compose(compose_cfg, experiment, kind):
-    cfg = build_run_config(compose_cfg([f"experiment={experiment}"]))
+    cfg = run_config(compose_cfg([f"experiment={experiment}"]))
     assert (cfg.model.name, cfg.data.name, cfg.method.name) == (
         "minilm_l6",
         "rotten_tomatoes",

@@ -3,7 +3,6 @@ import copy
 import pytest
 import torch
 
-from nlpcompress.export.format import load_model
 from nlpcompress.prune.bert import prunable_linears
 from nlpcompress.prune.masks import magnitude_masks
 from nlpcompress.prune.storage import (
@@ -20,6 +19,7 @@ from nlpcompress.prune.storage import (
     unpack_bits,
 )
 from nlpcompress.prune.structured import remove_heads, remove_neurons
+from nlpcompress.storage.format import load_model
 
 
 def _sparse(shape, sparsity, seed=0):

@@ -3,9 +3,9 @@ import torch
 from torch import nn
 
 from nlpcompress.prune.bert import prunable_linears
+from nlpcompress.prune.masking import attach_masks, update_masks
 from nlpcompress.prune.masks import is_nm_sparse, sparsity_of
 from nlpcompress.prune.movement import masked_modules
-from nlpcompress.prune.training import attach_masks, update_masks
 
 
 def _weights(targets):

@@ -7,7 +7,6 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from nlpcompress.config.errors import ConfigError
 from nlpcompress.config.typed import build_section
-from nlpcompress.export.format import load_model, read_artifact
 from nlpcompress.quant.config import QuantConfig
 from nlpcompress.quant.modules import (
     QuantEmbedding,
@@ -21,6 +20,7 @@ from nlpcompress.quant.modules import (
 )
 from nlpcompress.quant.policy import build_specs, check_against_model, quantize_model
 from nlpcompress.quant.storage import export_quantized
+from nlpcompress.storage.format import load_model, read_artifact
 
 
 def small_bert(seed=0):
@@ -199,8 +199,8 @@ def _codes_for(w: torch.Tensor, cfg: QuantConfig):
 )
 def test_sparse_packed_int_written_when_smaller_and_decodes_exactly(cfg):
     """Half the entries exactly zero: mask n/8 + codes nnz*b/8 bytes beat n*b/8."""
-    from nlpcompress.export.format import decode
     from nlpcompress.quant.storage import encode_codes
+    from nlpcompress.storage.format import decode
 
     torch.manual_seed(0)
     w = torch.randn(64, 32)

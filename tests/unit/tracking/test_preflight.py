@@ -176,3 +176,21 @@ def test_the_checks_import_neither_torch_nor_mlflow():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "uri", ["garbage", "./mlruns", "/tmp/mlruns", "file:///tmp/mlruns", "s3://b"]
+)
+def test_a_uri_that_names_no_store_mlflow_opens_is_refused_with_what_is_allowed(uri):
+    with pytest.raises(ConfigError) as caught:
+        check_store("logger.tracking_uri", uri)
+    message = str(caught.value)
+    assert f"logger.tracking_uri={uri!r}" in message
+    assert "sqlite:///" in message and "http(s)://" in message
+
+
+@pytest.mark.parametrize(
+    "uri", ["postgresql://u@h/db", "postgresql+psycopg2://u@h/db", "databricks"]
+)
+def test_databases_and_databricks_are_left_to_mlflow(uri):
+    check_store("logger.tracking_uri", uri)

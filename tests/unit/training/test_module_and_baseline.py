@@ -8,7 +8,7 @@ from functools import partial
 import pytest
 import torch
 
-from nlpcompress.config.run import build_run_config
+from nlpcompress.cli import run_config
 from nlpcompress.data.datamodule import TextClassificationDataModule
 from nlpcompress.models.presets import build_classifier, load_tokenizer
 from nlpcompress.training.baseline import get_baseline
@@ -38,7 +38,7 @@ def tiny_cfg(compose_cfg, tmp_path):
             f"paths.cache_dir={tmp_path / 'cache'}",
         ]
     )
-    return build_run_config(raw)
+    return run_config(raw)
 
 
 def datamodule(cfg):

@@ -1,5 +1,6 @@
-"""Fine-tuning while pruning: wires masks, scores and the schedule into the lead's
-:class:`~nlpcompress.training.module.ClassifierModule`. No pruning maths lives here."""
+"""Fine-tuning while pruning: wires masks, scores and the schedule into
+:class:`~nlpcompress.training.module.ClassifierModule`. The pruning maths lives in
+:mod:`nlpcompress.prune` (:mod:`~nlpcompress.prune.masking`, :mod:`~nlpcompress.prune.movement`)."""
 
 from __future__ import annotations
 
@@ -8,72 +9,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from nlpcompress.config.schema import TrainerConfig
-from nlpcompress.data.datamodule import model_inputs
 from nlpcompress.distill.losses import kd_loss
-from nlpcompress.methods.base import logits_of
-from nlpcompress.prune.masks import magnitude_masks, nm_mask
-from nlpcompress.prune.movement import (
-    FixedMask,
-    MovementMask,
-    attach,
-    global_sparsities,
-    masked_modules,
-    movement_penalty,
-)
+from nlpcompress.models.io import logits_of, model_inputs
+from nlpcompress.prune.masking import update_masks
+from nlpcompress.prune.movement import MovementMask, masked_modules, movement_penalty
 from nlpcompress.prune.schedule import SparsitySchedule
 from nlpcompress.training.module import ClassifierModule, linear_warmup_decay
-
-
-def attach_masks(
-    targets: dict[str, nn.Module], kind: str, movement_mode: str = "hard"
-) -> dict[str, nn.Module]:
-    """Parametrize every target's ``weight`` with a mask (all ones at first)."""
-    out = {}
-    for name, module in targets.items():
-        shape = module.weight.shape
-        out[name] = attach(
-            module,
-            MovementMask(shape, movement_mode) if kind == "movement" else FixedMask(shape),
-        )
-    return out
-
-
-def update_masks(
-    masks: dict[str, nn.Module],
-    targets: dict[str, nn.Module],
-    kind: str,
-    sparsity: float,
-    scope: str,
-    n: int = 2,
-    m: int = 4,
-) -> None:
-    """Recompute the masks at ``sparsity`` (a prune step of the schedule).
-
-    * magnitude: ``M = 1[|W * M_old| > t]`` over the *effective* weights, so a pruned
-      weight stays pruned (Zhu & Gupta);
-    * nm: N:M of ``|W|``;
-    * movement: hard with ``scope=layer`` gives every matrix the sparsity ``s`` (TopK per
-      matrix, as the paper); soft movement (and hard with ``scope=global``) gives each matrix
-      the sparsity it has under one threshold on all the scores
-      (:func:`~nlpcompress.prune.movement.global_sparsities`).
-    """
-    with torch.no_grad():
-        if kind == "magnitude":
-            new = magnitude_masks({k: targets[k].weight for k in masks}, sparsity, scope)
-            for k, p in masks.items():
-                p.mask.copy_(new[k])
-        elif kind == "nm":
-            for k, p in masks.items():
-                p.mask.copy_(nm_mask(targets[k].parametrizations.weight.original, n, m))
-        elif kind == "movement":
-            soft = any(p.mode == "soft" for p in masks.values())
-            if scope == "layer" and not soft:
-                for p in masks.values():
-                    p.sparsity = sparsity
-                return
-            per_matrix = global_sparsities({k: p.scores for k, p in masks.items()}, sparsity)
-            for k, p in masks.items():
-                p.sparsity = per_matrix[k]
 
 
 class PruningModule(ClassifierModule):

@@ -6,11 +6,10 @@ import torch
 from torch import nn
 
 from nlpcompress.config.schema import TrainerConfig
-from nlpcompress.data.datamodule import model_inputs
 from nlpcompress.distill.cache import TeacherCache
 from nlpcompress.distill.objective import DistillObjective, Outputs
 from nlpcompress.distill.outputs import run_model
-from nlpcompress.methods.base import logits_of
+from nlpcompress.models.io import logits_of, model_inputs
 from nlpcompress.training.module import ClassifierModule, linear_warmup_decay
 
 

@@ -1,4 +1,5 @@
-"""Steps the quantization methods share: validation, allocation, calibration, the result."""
+"""Steps the quantization methods (ptq, qat, mixed_precision) share: validation, allocation,
+calibration, the result. The maths is in :mod:`nlpcompress.quant`; this is its wiring."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import torch
 from torch import nn
 
 from nlpcompress.config.errors import ConfigError
-from nlpcompress.data.datamodule import model_inputs
-from nlpcompress.methods.base import CompressedModel, MethodContext, logits_of
-from nlpcompress.quant import deploy as qdeploy
+from nlpcompress.export import quant as qdeploy
+from nlpcompress.measure.accuracy import evaluate_splits
+from nlpcompress.methods.base import CompressedModel, MethodContext
+from nlpcompress.models.io import logits_of, model_inputs
 from nlpcompress.quant.config import QuantConfig
 from nlpcompress.quant.modules import (
     WeightQuantizer,
@@ -157,8 +159,6 @@ def quant_result(
             else " -> torch.ao dynamic int8 Linear"
         )
         # the runtime re-quantizes activations itself: also report the stored form's accuracy
-        from nlpcompress.measure.accuracy import evaluate_splits
-
         metrics = metrics | {
             f"stored_form/{k}": v
             for k, v in evaluate_splits(model, ctx.datamodule, ("test",)).items()

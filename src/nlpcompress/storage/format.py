@@ -192,13 +192,19 @@ def load_model(stem: Path) -> nn.Module:
     return _BUILDERS[builder](meta, state).eval()
 
 
+# The modules that register encodings and builders, imported when a stored model names one
+# not registered yet (an explicit list: a new stored form adds its module here).
+ENCODING_MODULES = (
+    "nlpcompress.models.builders",
+    "nlpcompress.quant.storage",
+    "nlpcompress.prune.storage",
+    "nlpcompress.distill.builders",
+)
+
+
 def _load_encoding_modules() -> None:
-    """Import the modules that register encodings and builders (quant, prune, models...)."""
+    """Import :data:`ENCODING_MODULES` (quant, prune, distill, models)."""
     import importlib
-    import pkgutil
 
-    import nlpcompress
-
-    for info in pkgutil.walk_packages(nlpcompress.__path__, "nlpcompress."):
-        if info.name.split(".")[-1] in ("storage", "builders"):
-            importlib.import_module(info.name)
+    for name in ENCODING_MODULES:
+        importlib.import_module(name)

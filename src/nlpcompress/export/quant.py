@@ -1,4 +1,4 @@
-"""Deployable forms of a quantized model on this CPU.
+"""Deployable forms of a quantized model (:mod:`nlpcompress.quant`) on this CPU.
 
 * int8 weights, ``onnxruntime``: the dequantized model exported to the fused ONNX graph,
   then ``quantize_dynamic(weight_type=QInt8)``: MatMul, fused Attention and the fused

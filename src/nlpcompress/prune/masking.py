@@ -1,0 +1,65 @@
+"""Masks on a model's weights: attach them (all ones), recompute them at a sparsity.
+
+Plain torch: :class:`~nlpcompress.methods.prune_module.PruningModule` calls
+:func:`update_masks` on the schedule's prune steps while fine-tuning.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nlpcompress.prune.masks import magnitude_masks, nm_mask
+from nlpcompress.prune.movement import FixedMask, MovementMask, attach, global_sparsities
+
+
+def attach_masks(
+    targets: dict[str, nn.Module], kind: str, movement_mode: str = "hard"
+) -> dict[str, nn.Module]:
+    """Parametrize every target's ``weight`` with a mask (all ones at first)."""
+    out = {}
+    for name, module in targets.items():
+        shape = module.weight.shape
+        out[name] = attach(
+            module,
+            MovementMask(shape, movement_mode) if kind == "movement" else FixedMask(shape),
+        )
+    return out
+
+
+def update_masks(
+    masks: dict[str, nn.Module],
+    targets: dict[str, nn.Module],
+    kind: str,
+    sparsity: float,
+    scope: str,
+    n: int = 2,
+    m: int = 4,
+) -> None:
+    """Recompute the masks at ``sparsity`` (a prune step of the schedule).
+
+    * magnitude: ``M = 1[|W * M_old| > t]`` over the *effective* weights, so a pruned
+      weight stays pruned (Zhu & Gupta);
+    * nm: N:M of ``|W|``;
+    * movement: hard with ``scope=layer`` gives every matrix the sparsity ``s`` (TopK per
+      matrix, as the paper); soft movement (and hard with ``scope=global``) gives each matrix
+      the sparsity it has under one threshold on all the scores
+      (:func:`~nlpcompress.prune.movement.global_sparsities`).
+    """
+    with torch.no_grad():
+        if kind == "magnitude":
+            new = magnitude_masks({k: targets[k].weight for k in masks}, sparsity, scope)
+            for k, p in masks.items():
+                p.mask.copy_(new[k])
+        elif kind == "nm":
+            for k, p in masks.items():
+                p.mask.copy_(nm_mask(targets[k].parametrizations.weight.original, n, m))
+        elif kind == "movement":
+            soft = any(p.mode == "soft" for p in masks.values())
+            if scope == "layer" and not soft:
+                for p in masks.values():
+                    p.sparsity = sparsity
+                return
+            per_matrix = global_sparsities({k: p.scores for k, p in masks.items()}, sparsity)
+            for k, p in masks.items():
+                p.sparsity = per_matrix[k]
