@@ -1,4 +1,4 @@
-"""Run one experiment: data -> baseline -> method -> evaluate -> export -> size -> speed -> log.
+"""One run: data -> baseline -> method -> deploy -> evaluate -> export -> size -> speed -> log.
 
 Every method is measured here, the same way, so that runs compare in one table.
 """
@@ -19,6 +19,7 @@ from filelock import FileLock
 
 from nlpcompress.config.run import RunConfig
 from nlpcompress.data.datamodule import TextClassificationDataModule
+from nlpcompress.data.stats import split_token_stats
 from nlpcompress.export.dense import export_dense
 from nlpcompress.export.deploy import (
     Deployable,
@@ -32,9 +33,10 @@ from nlpcompress.export.tokenizer import save_tokenizer
 from nlpcompress.measure.accuracy import evaluate_splits
 from nlpcompress.measure.resources import StageTimer, peak_rss_mb
 from nlpcompress.measure.size import encoder_bytes, layer_records, size_metrics, write_layer_csv
-from nlpcompress.measure.speed import compare
+from nlpcompress.measure.speed import compare, latency_by_length
 from nlpcompress.methods.base import CompressedModel, MethodContext
-from nlpcompress.methods.registry import method_spec
+from nlpcompress.methods.registry import MethodSpec, method_spec
+from nlpcompress.models.assets import max_positions
 from nlpcompress.models.presets import load_tokenizer
 from nlpcompress.storage.format import ExportedArtifact, read_artifact
 from nlpcompress.tracking.run import RunTracker
@@ -63,84 +65,148 @@ def prepare_data(cfg: RunConfig) -> TextClassificationDataModule:
 def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
     """Carry out one run; metrics are logged to ``tracker`` and returned."""
     timer = StageTimer()
+    run_dir = start_run(cfg)
+    spec = method_spec(cfg.method.name)
+    with timer.stage("data"):
+        dm = prepare_data(cfg)
+    log_data(dm, tracker)
+    baseline = run_baseline(cfg, dm, tracker, run_dir, timer) if spec.needs_baseline else None
+    with timer.stage("method"):
+        result = run_method(spec, cfg, dm, baseline, tracker, run_dir)
+    if not is_global_zero():
+        # DDP ranks > 0 only take part in the method's training; rank 0 does all that follows.
+        return RunOutcome({}, result, baseline)
+    result.model.eval()
+    metrics: dict[str, float] = dict(result.metrics)
+    with timer.stage("deploy"):
+        deployed = deploy_model(result, cfg, run_dir)
+    with timer.stage("evaluate"):
+        # a method that changed the vocabulary hands back its tokenizer and the re-tokenized splits
+        metrics |= evaluate_deployed(deployed, result.datamodule or dm, cfg)
+    with timer.stage("export"):
+        artifact, tokenizer_files = export_model(result, run_dir)
+        metrics |= size_and_layers(artifact, baseline, tracker, run_dir, cfg)
+        metrics |= extra_sizes(tokenizer_files, deployed)
+    if cfg.measure.enabled and baseline is not None:
+        with timer.stage("speed"):
+            metrics |= speed_vs_baseline(deployed, baseline, cfg)
+    metrics |= derived_metrics(metrics, baseline, result) | timer.metrics()
+    log_run(metrics, result, artifact, tokenizer_files, tracker, cfg)
+    return RunOutcome(metrics, result, baseline)
+
+
+def start_run(cfg: RunConfig) -> Path:
+    """Threads, the run folder and the seeds; returns the run folder."""
     if cfg.trainer.num_threads:
         torch.set_num_threads(cfg.trainer.num_threads)
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    spec = method_spec(cfg.method.name)
+    return run_dir
 
-    with timer.stage("data"):
-        dm = prepare_data(cfg)
+
+def log_data(dm: TextClassificationDataModule, tracker: RunTracker) -> None:
+    """Split sizes, the number of classes and the training split's token lengths (``data/*``)."""
     tracker.log_metrics(
         {f"data/{k}_size": v for k, v in dm.split_sizes().items()}
         | {"data/num_labels": dm.num_labels}
+        | {f"data/{k}": v for k, v in split_token_stats(dm.splits["train"]).items()}
     )
+
+
+def run_baseline(
+    cfg: RunConfig,
+    dm: TextClassificationDataModule,
+    tracker: RunTracker,
+    run_dir: Path,
+    timer: StageTimer,
+) -> Baseline:
+    """The fp32 baseline (fine-tuned here or read from the cache), its tags and ``fp32/*``."""
+    with timer.stage("baseline"):
+        # The baseline's own curves (when it is fine-tuned in this run) are logged under
+        # baseline/ so they never share steps with the method's train/loss.
+        baseline_factory = partial(
+            make_trainer, cfg.trainer, run_dir, tracker.lightning_logger(prefix="baseline/")
+        )
+        baseline = get_baseline(cfg, dm, baseline_factory)
+    tracker.set_tags(
+        {"baseline_from_cache": str(baseline.from_cache).lower(), "baseline_key": baseline.key}
+    )
+    tracker.log_metrics({f"fp32/{k}": v for k, v in baseline.metrics.items()})
+    return baseline
+
+
+def run_method(
+    spec: MethodSpec,
+    cfg: RunConfig,
+    dm: TextClassificationDataModule,
+    baseline: Baseline | None,
+    tracker: RunTracker,
+    run_dir: Path,
+) -> CompressedModel:
+    """The method itself: ``spec.run(ctx)``."""
     trainer_factory = partial(make_trainer, cfg.trainer, run_dir, tracker.lightning_logger())
+    return spec.run(MethodContext(cfg, dm, baseline, trainer_factory, tracker, run_dir))
 
-    baseline = None
-    if spec.needs_baseline:
-        with timer.stage("baseline"):
-            # The baseline's own curves (when it is fine-tuned in this run) are logged under
-            # baseline/ so they never share steps with the method's train/loss.
-            baseline_factory = partial(
-                make_trainer, cfg.trainer, run_dir, tracker.lightning_logger(prefix="baseline/")
-            )
-            baseline = get_baseline(cfg, dm, baseline_factory)
-        tracker.set_tags(
-            {"baseline_from_cache": str(baseline.from_cache).lower(), "baseline_key": baseline.key}
-        )
-        tracker.log_metrics({f"fp32/{k}": v for k, v in baseline.metrics.items()})
 
-    ctx = MethodContext(cfg, dm, baseline, trainer_factory, tracker, run_dir)
-    with timer.stage("method"):
-        result = spec.run(ctx)
-    if not is_global_zero():
-        # DDP ranks > 0 only take part in the method's training; rank 0 does all that follows.
-        return RunOutcome({}, result, baseline)
-    result.model.eval()
-    # a method that changed the vocabulary hands back its tokenizer and the re-tokenized splits
-    eval_dm = result.datamodule or dm
+def deploy_model(result: CompressedModel, cfg: RunConfig, run_dir: Path) -> Deployable:
+    """The method's model on ``deploy.backend`` (the method's own deploy when it has one)."""
+    deployed = (
+        result.deploy(cfg.deploy.backend, run_dir)
+        if result.deploy
+        else default_deploy(result.model, cfg.deploy.backend, run_dir, cfg.deploy.opset)
+    )
+    if result.tokenizer is not None:
+        deployed.vocab_size = len(result.tokenizer)  # timed ids must exist in its table
+    return deployed
 
-    metrics: dict[str, float] = dict(result.metrics)
-    with timer.stage("deploy"):
-        deployed = (
-            result.deploy(cfg.deploy.backend, run_dir)
-            if result.deploy
-            else default_deploy(result.model, cfg.deploy.backend, run_dir, cfg.deploy.opset)
-        )
-        if result.tokenizer is not None:
-            deployed.vocab_size = len(result.tokenizer)  # timed ids must exist in its table
-    with timer.stage("evaluate"):
-        metrics |= evaluate_deployed(deployed, eval_dm, cfg)
-    with timer.stage("export"):
-        artifact = (
-            result.export(run_dir / "model")
-            if result.export
-            else export_dense(result.model, run_dir / "model")
-        )
-        metrics |= size_and_layers(artifact, baseline, tracker, run_dir, cfg)
-        tokenizer_files = (
-            save_tokenizer(result.tokenizer, run_dir / "model")
-            if result.tokenizer is not None
-            else []
-        )
-        if tokenizer_files:
-            metrics["size/tokenizer_bytes"] = float(sum(p.stat().st_size for p in tokenizer_files))
-        if isinstance(deployed, OnnxDeployable):
-            metrics["size/deploy_bytes"] = float(deployed.file_bytes)
-    if cfg.measure.enabled and baseline is not None:
-        with timer.stage("speed"):
-            metrics |= speed_vs_baseline(deployed, baseline, cfg)
+
+def export_model(result: CompressedModel, run_dir: Path) -> tuple[ExportedArtifact, list[Path]]:
+    """Write the stored form (and the method's tokenizer) under ``run_dir/model``."""
+    artifact = (
+        result.export(run_dir / "model")
+        if result.export
+        else export_dense(result.model, run_dir / "model")
+    )
+    tokenizer_files = (
+        save_tokenizer(result.tokenizer, run_dir / "model") if result.tokenizer is not None else []
+    )
+    return artifact, tokenizer_files
+
+
+def extra_sizes(tokenizer_files: list[Path], deployed: Deployable) -> dict[str, float]:
+    """``size/tokenizer_bytes`` (a method's own tokenizer) and ``size/deploy_bytes`` (ONNX)."""
+    metrics = {}
+    if tokenizer_files:
+        metrics["size/tokenizer_bytes"] = float(sum(p.stat().st_size for p in tokenizer_files))
+    if isinstance(deployed, OnnxDeployable):
+        metrics["size/deploy_bytes"] = float(deployed.file_bytes)
+    return metrics
+
+
+def derived_metrics(
+    metrics: dict[str, float], baseline: Baseline | None, result: CompressedModel
+) -> dict[str, float]:
+    """Accuracy drops vs fp32, the method's derived metrics and the peak memory."""
+    out: dict[str, float] = {}
     if baseline is not None:
-        metrics["test/acc_drop_vs_fp32"] = 100.0 * (
-            baseline.metrics["test/acc"] - metrics["test/acc"]
-        )
-        metrics["val/acc_drop_vs_fp32"] = 100.0 * (baseline.metrics["val/acc"] - metrics["val/acc"])
+        out["test/acc_drop_vs_fp32"] = 100.0 * (baseline.metrics["test/acc"] - metrics["test/acc"])
+        out["val/acc_drop_vs_fp32"] = 100.0 * (baseline.metrics["val/acc"] - metrics["val/acc"])
     if result.derived_metrics is not None:
-        metrics |= result.derived_metrics(metrics)
-    metrics["resources/peak_rss_mb"] = peak_rss_mb()
-    metrics |= timer.metrics()
+        out |= result.derived_metrics(metrics | out)
+    out["resources/peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def log_run(
+    metrics: dict[str, float],
+    result: CompressedModel,
+    artifact: ExportedArtifact,
+    tokenizer_files: list[Path],
+    tracker: RunTracker,
+    cfg: RunConfig,
+) -> None:
+    """Metrics, tags (with the timing quality) and, with ``logger.log_model``, the model files."""
     tracker.log_metrics(metrics)
     if "speed/load_avg_1m" in metrics:
         # The run's own threads account for a load of about the core count (1-minute average).
@@ -165,7 +231,6 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
             tracker.log_artifact(path, "model")
         for path in tokenizer_files:
             tracker.log_artifact(path, f"model/{path.parent.name}")
-    return RunOutcome(metrics, result, baseline)
 
 
 def evaluate_deployed(
@@ -204,7 +269,10 @@ def fp32_onnx(baseline: Baseline, cfg: RunConfig) -> OnnxDeployable:
 
 
 def speed_vs_baseline(deployed: Deployable, baseline: Baseline, cfg: RunConfig) -> dict[str, Any]:
-    """Time the deployed form and the PyTorch fp32 baseline side by side (and fp32 on ORT)."""
+    """Time the deployed form and the PyTorch fp32 baseline side by side (and fp32 on ORT).
+
+    With ``measure.seq_lengths``, also their batch-1 p50 latency at each length.
+    """
     candidates: dict[str, Deployable] = {
         "fp32_torch": TorchDeployable(baseline.model),
         "model": deployed,
@@ -214,6 +282,11 @@ def speed_vs_baseline(deployed: Deployable, baseline: Baseline, cfg: RunConfig) 
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     res = compare(candidates, cfg.measure)
+    by_length = latency_by_length(
+        {"fp32_torch": candidates["fp32_torch"], "model": deployed},
+        cfg.measure,
+        timed_lengths(cfg, baseline),
+    )
     load = max(load_before, os.getloadavg()[0])
     same = res["fp32_onnxruntime"] if "fp32_onnxruntime" in res else res["fp32_torch"]
     model, ref = res["model"], res["fp32_torch"]
@@ -232,4 +305,21 @@ def speed_vs_baseline(deployed: Deployable, baseline: Baseline, cfg: RunConfig) 
         # Other processes on the cores make torch's threads wait on each other: figures taken at a
         # load well above the core count are noisy (tag speed_quality says so).
         "speed/load_avg_1m": load,
+    } | {
+        f"speed/{prefix}latency_ms_p50_seq{length}": p50[name]
+        for length, p50 in by_length.items()
+        for name, prefix in (("model", ""), ("fp32_torch", "fp32_"))
     }
+
+
+def timed_lengths(cfg: RunConfig, baseline: Baseline) -> list[int]:
+    """``measure.seq_lengths`` less those beyond the model's positions (each skip logged)."""
+    model_config = getattr(baseline.model, "config", None)
+    limit = max_positions(cfg.model) or getattr(model_config, "max_position_embeddings", None)
+    kept = []
+    for length in cfg.measure.seq_lengths:
+        if limit is not None and length > limit:
+            log.info("measure.seq_lengths: skipping %d, model has %d positions", length, limit)
+        else:
+            kept.append(length)
+    return kept

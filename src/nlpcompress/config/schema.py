@@ -240,7 +240,11 @@ class PathsConfig:
 @register_section("measure")
 @dataclass(frozen=True)
 class MeasureConfig:
-    """Speed measurement: batch-1 latency and batch-``throughput_batch`` throughput."""
+    """Speed measurement: batch-1 latency and batch-``throughput_batch`` throughput.
+
+    ``seq_lengths``: extra sequence lengths at which batch-1 latency is also timed, side by
+    side with the fp32 baseline (``speed/latency_ms_p50_seq{L}``); empty: none.
+    """
 
     seq_length: int = 64
     threads: int = 2
@@ -250,9 +254,12 @@ class MeasureConfig:
     throughput_iters: int = 6
     rounds: int = 3
     enabled: bool = True
+    seq_lengths: list[int] = field(default_factory=list)
 
     def __post_init__(self):
         check(self.seq_length >= 8, "seq_length", self.seq_length, "an integer >= 8")
+        for i, length in enumerate(self.seq_lengths):
+            check(length >= 1, f"seq_lengths[{i}]", length, "a positive integer")
         check(self.threads >= 1, "threads", self.threads, "an integer >= 1")
         check(self.latency_iters >= 5, "latency_iters", self.latency_iters, "an integer >= 5")
         check(

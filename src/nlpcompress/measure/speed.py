@@ -8,7 +8,8 @@ a full attention mask, drawn from ``[min(1000, V/2), V)`` with ``V`` = 30000 or 
 deployable's ``vocab_size`` when smaller (a pruned vocabulary).
 
 Reported per candidate: p50/p90 latency at batch 1 (ms) and throughput at batch B
-(samples/s = B * 1000 / median batch latency).
+(samples/s = B * 1000 / median batch latency); optionally p50 latency at batch 1 for each of
+``measure.seq_lengths`` (:func:`latency_by_length`).
 """
 
 from __future__ import annotations
@@ -146,4 +147,44 @@ def compare(
     }
 
 
-__all__ = ["SpeedResult", "compare", "synthetic_inputs", "TorchDeployable", "OnnxDeployable"]
+def latency_by_length(
+    candidates: dict[str, Deployable], cfg: MeasureConfig, lengths: list[int]
+) -> dict[int, dict[str, float]]:
+    """Batch-1 p50 latency (ms) of every candidate at each sequence length.
+
+    Same alternating rounds as :func:`compare`, at batch 1 only and with half its latency
+    iterations per round (at least 5).
+
+    Args:
+        candidates: name -> deployable.
+        cfg: threads, warm-up, iterations, rounds (its ``seq_length`` is not used).
+        lengths: the sequence lengths to time.
+
+    Returns:
+        length -> name -> p50 latency in ms.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    per_round = max(5, cfg.latency_iters // (2 * cfg.rounds))
+    out: dict[int, dict[str, float]] = {}
+    try:
+        for seq in lengths:
+            lat: dict[str, list[float]] = {n: [] for n in candidates}
+            for r in range(cfg.rounds):
+                names = list(candidates) if r % 2 == 0 else list(reversed(candidates))
+                for name in names:
+                    lat[name] += _time(candidates[name], 1, seq, cfg, per_round)
+            out[seq] = {n: percentile(v, 50) for n, v in lat.items()}
+    finally:
+        torch.set_num_threads(previous)
+    return out
+
+
+__all__ = [
+    "SpeedResult",
+    "compare",
+    "latency_by_length",
+    "synthetic_inputs",
+    "TorchDeployable",
+    "OnnxDeployable",
+]

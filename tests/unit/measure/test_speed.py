@@ -8,7 +8,7 @@ from torch import nn
 
 from nlpcompress.config.schema import MeasureConfig
 from nlpcompress.export.deploy import OnnxDeployable, TorchDeployable, export_onnx
-from nlpcompress.measure.speed import compare, percentile
+from nlpcompress.measure.speed import compare, latency_by_length, percentile
 
 
 class Toy(nn.Module):
@@ -89,3 +89,20 @@ def test_onnx_export_is_timed_in_a_worker_and_predicts_like_torch(tmp_path):
     with torch.no_grad():
         expected = model(**batch)
     torch.testing.assert_close(ort_predictor(path, 1)(batch), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_latency_by_length_times_each_candidate_at_each_length():
+    model = Toy().eval()
+    cfg = MeasureConfig(threads=1, warmup=2, latency_iters=10, rounds=2, seq_lengths=[8, 16])
+    res = latency_by_length(
+        {"fp32": TorchDeployable(model), "model": TorchDeployable(model)}, cfg, cfg.seq_lengths
+    )
+    assert set(res) == {8, 16}
+    assert all(res[n][name] > 0 for n in (8, 16) for name in ("fp32", "model"))
+
+
+def test_seq_lengths_must_be_positive():
+    from nlpcompress.config.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"seq_lengths\[1\]"):
+        MeasureConfig(seq_lengths=[8, 0])
