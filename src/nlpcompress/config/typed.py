@@ -40,6 +40,13 @@ def check(ok: bool, key: str, value: object, allowed: str) -> None:
         raise ConfigError(key, value, allowed)
 
 
+def check_kd(temperature: float, alpha: float, prefix: str = "distill_") -> None:
+    """The logit-KD knobs of :func:`~nlpcompress.distill.losses.kd_loss`: ``T > 0``,
+    ``alpha`` in [0, 1]."""
+    check(temperature > 0, f"{prefix}temperature", temperature, "a number > 0")
+    check(0.0 <= alpha <= 1.0, f"{prefix}alpha", alpha, "in [0, 1]")
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp)).replace("typing.", "")
 

@@ -122,9 +122,6 @@ class TextClassificationDataModule(L.LightningDataModule):
             with staged_entry(folder) as tmp:
                 self.splits.save_to_disk(str(tmp / "splits"))
                 (tmp / "labels.json").write_text(json.dumps(self.label_names))
-            # Read back from the entry: the in-memory tables would otherwise point at the
-            # temporary folder's files, which the rename moved.
-            self._read(folder)
 
     def _read(self, folder: Path) -> bool:
         """Load a verified entry; False (entry discarded) when it still cannot be read."""

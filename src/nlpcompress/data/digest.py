@@ -14,7 +14,8 @@ from pathlib import Path
 
 from nlpcompress.config.hashing import stable_hash
 from nlpcompress.config.schema import DataConfig
-from nlpcompress.data.readers import find_split_files, rotten_tomatoes_file, sha256_of
+from nlpcompress.data.readers import find_split_files, rotten_tomatoes_file
+from nlpcompress.storage.entry import file_digest
 
 
 def source_files(cfg: DataConfig) -> dict[str, Path]:
@@ -53,4 +54,4 @@ def file_sha256(path: Path) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _sha256_at(path: str, size: int, mtime_ns: int) -> str:
-    return sha256_of(Path(path))
+    return file_digest(Path(path))

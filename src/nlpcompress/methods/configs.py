@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nlpcompress.config.schema import MethodConfig
-from nlpcompress.config.typed import check, register_section
+from nlpcompress.config.typed import check, check_kd, register_section
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,7 @@ class QATMethodConfig(MethodConfig):
     distill_hidden_weight: float = 1.0
 
     def __post_init__(self):
-        check(
-            self.distill_temperature > 0,
-            "distill_temperature",
-            self.distill_temperature,
-            "a number > 0",
-        )
-        check(0.0 <= self.distill_alpha <= 1.0, "distill_alpha", self.distill_alpha, "in [0, 1]")
+        check_kd(self.distill_temperature, self.distill_alpha)
         check(
             self.distill_hidden_weight >= 0,
             "distill_hidden_weight",

@@ -51,8 +51,8 @@ log = logging.getLogger(__name__)
 def load_teacher(ctx: MethodContext, pair: PairConfig) -> tuple[nn.Module, str, float]:
     """``(teacher, cache id, test accuracy)``: the baseline, or ``pair.teacher_checkpoint``."""
     if pair.teacher_checkpoint:
-        from nlpcompress.data.readers import sha256_of
         from nlpcompress.measure.accuracy import evaluate_splits
+        from nlpcompress.storage.entry import file_digest
         from nlpcompress.storage.format import load_model
 
         stem = Path(pair.teacher_checkpoint)
@@ -65,7 +65,7 @@ def load_teacher(ctx: MethodContext, pair: PairConfig) -> tuple[nn.Module, str, 
         teacher = load_model(stem)
         check_teacher_labels(teacher, ctx.datamodule.num_labels)
         acc = evaluate_splits(teacher, ctx.datamodule, ("test",))["test/acc"]
-        return teacher, "ckpt-" + sha256_of(stem.with_suffix(".safetensors")), acc
+        return teacher, "ckpt-" + file_digest(stem.with_suffix(".safetensors")), acc
     return ctx.baseline.model, ctx.baseline.key, ctx.baseline.metrics["test/acc"]
 
 

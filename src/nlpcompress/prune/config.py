@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from nlpcompress.config.typed import check, register_section
+from nlpcompress.config.typed import check, check_kd, register_section
 
 
 @register_section("prune")
@@ -154,13 +154,7 @@ class PruneConfig:
             self.start_fraction,
             f"a fraction in [0, end_fraction={self.end_fraction}) (and end_fraction < 1)",
         )
-        check(
-            self.distill_temperature > 0,
-            "distill_temperature",
-            self.distill_temperature,
-            "a number > 0",
-        )
-        check(0.0 <= self.distill_alpha <= 1.0, "distill_alpha", self.distill_alpha, "in [0, 1]")
+        check_kd(self.distill_temperature, self.distill_alpha)
         check(
             not self.distill or self.kind != "structured" or self.finetune,
             "distill",

