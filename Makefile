@@ -37,8 +37,9 @@ demo: $(STAMP) ## the main job: baseline + one run per family on MiniLM-L6/Rotte
 baseline: $(STAMP) ## fine-tune MiniLM-L6 on Rotten Tomatoes (cached), measure it, log it to MLflow
 	$(VENV)/bin/nlpcompress $(ARGS)
 
-test: $(STAMP) lint ## ruff, then the test suite (CPU, well under 15 minutes)
-	$(PY) -m pytest -q --durations=10 $(ARGS)
+# One pytest-xdist worker per core (`-n auto`); ARGS="-n 0" runs it in one process.
+test: $(STAMP) lint ## ruff, then the test suite (CPU, one worker per core)
+	$(PY) -m pytest -q -n auto --durations=10 $(ARGS)
 
 test-fast: $(STAMP) ## unit tests only
 	$(PY) -m pytest -q -m "not slow and not integration" $(ARGS)
@@ -51,8 +52,20 @@ format: $(STAMP) ## ruff format + autofix
 	$(VENV)/bin/ruff format src tests
 	$(VENV)/bin/ruff check --fix src tests
 
-ui: $(STAMP) ## MLflow UI on the embedded store, http://127.0.0.1:5000
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///outputs/mlflow/mlflow.db --default-artifact-root outputs/mlflow/artifacts --host 127.0.0.1 --port 5000
+# `make ui STORE=<tracking uri>` or `make ui ROOT=<paths.root_dir of the runs>`; default: this checkout.
+STORE ?=
+ROOT ?=
+ui: $(STAMP) ## MLflow UI on the embedded store (or STORE=<uri> / ROOT=<dir>), http://127.0.0.1:5000
+	@store='$(STORE)'; artifacts=outputs/mlflow/artifacts; \
+	if [ -z "$$store" ] && [ -n '$(ROOT)' ]; then \
+		root="$$(cd '$(ROOT)' && pwd)" || exit 2; \
+		store="sqlite:///$$root/outputs/mlflow/mlflow.db"; artifacts="$$root/outputs/mlflow/artifacts"; \
+	fi; \
+	store="$${store:-sqlite:///outputs/mlflow/mlflow.db}"; \
+	if [ -n '$(STORE)$(ROOT)' ]; then case "$$store" in sqlite:///*) test -f "$${store#sqlite:///}" \
+		|| { echo "make ui: no MLflow store at $$store" >&2; exit 2; };; esac; fi; \
+	echo "Serving MLflow store $$store (new artifacts: $$artifacts) on http://127.0.0.1:5000"; \
+	$(VENV)/bin/mlflow ui --backend-store-uri "$$store" --default-artifact-root "$$artifacts" --host 127.0.0.1 --port 5000
 
 clean-cache: ## delete cached baselines, tokenized data and teacher outputs
 	rm -rf outputs/cache

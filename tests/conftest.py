@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 # Tests never reach a hub: hub-only presets must fail fast and clearly, not retry for minutes.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Under pytest-xdist (`make test` runs one worker per core) each worker and the CLI processes it
+# starts use one thread: two workers with two threads each would oversubscribe the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+# Runs append their store to a user-level index (tracking/stores.py): keep the tests' stores out of it.
+os.environ.setdefault(
+    "NLPCOMPRESS_STORE_INDEX",
+    str(Path(tempfile.gettempdir()) / f"nlpcompress-test-stores-{os.getpid()}.txt"),
+)
 CONF = ROOT / "conf"
 TINY = ["model=tiny_bert", "data=tiny", "debug=fast"]
 

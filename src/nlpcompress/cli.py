@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from nlpcompress.config.errors import ConfigError, DataError, ModelLoadError
+from nlpcompress.tracking.stores import remember_store
 
 log = logging.getLogger("nlpcompress")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -44,14 +45,17 @@ def _is_multirun() -> bool:
 
 
 def _run_name(cfg) -> str:
-    parts = (
-        [cfg.logger.run_name]
-        if cfg.logger.run_name
-        else [cfg.method.name, cfg.model.name, cfg.data.name]
-    )
+    """``logger.run_name``, else the method and what its sections say (``qat-int4-w4e32``).
+
+    Model and data are left out: they are the ``model`` and ``data`` tags (columns of their own),
+    and the MLflow run list shows only the first ~25 characters of a name.
+    """
+    if cfg.logger.run_name:
+        return cfg.logger.run_name
+    parts = [cfg.method.name]
     for section in cfg.sections.values():
         describe = getattr(section, "describe", None)
-        if callable(describe) and not cfg.logger.run_name:
+        if callable(describe):
             parts.insert(1, describe())
     return "-".join(parts)
 
@@ -126,6 +130,7 @@ def _tracked_run(dcfg: DictConfig, cfg, multirun: bool) -> float:
     import torch
 
     from nlpcompress.data.digest import data_digest
+    from nlpcompress.tracking.conventions import source_tags
     from nlpcompress.tracking.lifecycle import job_lock, process_tags, reap_dead_runs
     from nlpcompress.tracking.run import RunTracker, cpu_model, git_commit, resolve_tracking_uri
 
@@ -171,10 +176,12 @@ def _tracked_run(dcfg: DictConfig, cfg, multirun: bool) -> float:
             "torch_version": torch.__version__,
             "nlpcompress_version": __import__("nlpcompress").__version__,
             "deploy_backend": cfg.deploy.backend,
+            **source_tags(PROJECT_ROOT),
             **process_tags(),
             **cfg.logger.tags,
         }
         tracker.start(_run_name(cfg), tags)
+        remember_store(tracker.tracking_uri)  # so nlpcompress-report finds it from anywhere
         tracker.log_params(cfg.to_dict())
         tracker.log_text(OmegaConf.to_yaml(dcfg, resolve=True), "config.yaml")
         return _execute(cfg, tracker, multirun)
@@ -231,6 +238,7 @@ def _record_config_failure(raw: dict, err: ConfigError) -> None:
     """In a sweep, a job with a bad config is a FAILED run (so the sweep shows it), named
     after its overrides, with them as params, a hash of the raw config and ``error.txt``."""
     from nlpcompress.config.hashing import stable_hash
+    from nlpcompress.tracking.conventions import source_tags
     from nlpcompress.tracking.lifecycle import process_tags
     from nlpcompress.tracking.run import RunTracker, resolve_tracking_uri
 
@@ -247,7 +255,12 @@ def _record_config_failure(raw: dict, err: ConfigError) -> None:
     payload = {k: v for k, v in raw.items() if k not in ("hydra", "paths", "logger")}
     tracker.start(
         name,
-        {"error": str(err), "config_hash": stable_hash(payload), **process_tags()},
+        {
+            "error": str(err),
+            "config_hash": stable_hash(payload),
+            **source_tags(PROJECT_ROOT),
+            **process_tags(),
+        },
     )
     tracker.log_params({f"override.{i}": o for i, o in enumerate(overrides)})
     tracker.log_text(f"nlpcompress: {err}\noverrides: {' '.join(overrides)}\n", "error.txt")
@@ -314,11 +327,14 @@ def _print_summary(metrics: dict[str, float], tracker) -> None:
         "speed/speedup_vs_fp32",
         "speed/speedup_vs_fp32_same_backend",
     ]
+    from nlpcompress.tracking.conventions import ui_hint
+
     lines = [f"  {k:38s} {metrics[k]:.4g}" for k in keys if k in metrics]
     print(
         f"\nMLflow run {tracker.run_id} ({tracker.tracking_uri}, experiment {tracker.experiment_name!r}):"
     )
     print("\n".join(lines))
+    print(f"Open it: {ui_hint(tracker.tracking_uri, tracker.experiment_id, tracker.run_id)}")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")

@@ -25,7 +25,14 @@ class _DropNoise(logging.Filter):
 
 
 def quiet_libraries() -> None:
-    """Drop known noise; route Lightning's messages through the root (Hydra's) handlers only."""
+    """Drop known noise; route Lightning's messages through the root (Hydra's) handlers only.
+
+    ``import lightning`` puts an ``INFO: ...`` stderr handler on the ``lightning`` logger, and it
+    runs after this function (the heavy imports come after the config check). Records of
+    ``lightning.pytorch`` / ``lightning.fabric`` that propagated would pass it and then Hydra's
+    root handlers: every Lightning line twice, the copy without the noise filter. So those two
+    loggers write to the root's handlers themselves and do not propagate.
+    """
     drop = _DropNoise()
     for name in (
         "torchao",
@@ -38,10 +45,12 @@ def quiet_libraries() -> None:
         logger.addFilter(drop)
         for handler in logger.handlers:
             handler.addFilter(drop)
-    for name in ("lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
-    for handler in logging.getLogger().handlers:
+    root = logging.getLogger()
+    for handler in root.handlers:
         handler.addFilter(drop)
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = root.handlers  # a copy of the list: Hydra's console and file
+        logger.propagate = not root.handlers
     logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
     logging.getLogger("torchao").setLevel(logging.ERROR)

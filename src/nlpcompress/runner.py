@@ -39,6 +39,7 @@ from nlpcompress.methods.registry import MethodSpec, method_spec
 from nlpcompress.models.assets import max_positions
 from nlpcompress.models.presets import load_tokenizer
 from nlpcompress.storage.format import ExportedArtifact, read_artifact
+from nlpcompress.tracking.model_log import example_inputs, log_deployed_model_safely
 from nlpcompress.tracking.run import RunTracker
 from nlpcompress.training.baseline import Baseline, get_baseline
 from nlpcompress.training.distributed import is_global_zero, world_size
@@ -92,6 +93,9 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
             metrics |= speed_vs_baseline(deployed, baseline, cfg)
     metrics |= derived_metrics(metrics, baseline, result) | timer.metrics()
     log_run(metrics, result, artifact, tokenizer_files, tracker, cfg)
+    if cfg.logger.log_model:
+        batch = next(iter((result.datamodule or dm).test_dataloader()))
+        log_deployed_model_safely(tracker, deployed, example_inputs(batch))
     return RunOutcome(metrics, result, baseline)
 
 
@@ -106,12 +110,15 @@ def start_run(cfg: RunConfig) -> Path:
 
 
 def log_data(dm: TextClassificationDataModule, tracker: RunTracker) -> None:
-    """Split sizes, the number of classes and the training split's token lengths (``data/*``)."""
+    """Split sizes, the number of classes and the training split's token lengths (``data/*``),
+    and each split as an MLflow dataset input (the UI's Dataset column)."""
+    sizes = dm.split_sizes()
     tracker.log_metrics(
-        {f"data/{k}_size": v for k, v in dm.split_sizes().items()}
+        {f"data/{k}_size": v for k, v in sizes.items()}
         | {"data/num_labels": dm.num_labels}
         | {f"data/{k}": v for k, v in split_token_stats(dm.splits["train"]).items()}
     )
+    tracker.log_dataset(dm.cfg, sizes, dm.num_labels, dm.content_digest())
 
 
 def run_baseline(

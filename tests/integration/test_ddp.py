@@ -29,7 +29,7 @@ def test_cpu_ddp_trains_on_two_processes_into_one_run(run_cli, tmp_path, monkeyp
     assert 0.0 <= m["test/acc"] <= 1.0
 
     # Each rank saw half the epoch: ceil(ceil(train/2)/batch) steps, fewer than one process needs.
-    batch = 16  # conf/data/tiny.yaml
+    batch = 8  # conf/data/tiny.yaml
     per_rank_steps = math.ceil(math.ceil(m["data/train_size"] / 2) / batch)
     assert per_rank_steps < math.ceil(m["data/train_size"] / batch)
     from mlflow.tracking import MlflowClient

@@ -10,8 +10,8 @@ from nlpcompress.storage.format import load_model
 from tests.conftest import TINY
 
 pytestmark = pytest.mark.integration
-# Two epochs of the tiny data (194 examples, batch 16 -> 13 steps an epoch).
-TWO_EPOCHS = ["method.max_epochs=2", "method.max_steps=26"]
+# Two epochs of the tiny data (162 examples, batch 8 -> 21 steps an epoch).
+TWO_EPOCHS = ["method.max_epochs=2", "method.max_steps=42"]
 
 
 def _finished(res):
@@ -32,7 +32,11 @@ def test_logit_kd_end_to_end_with_teacher_cache(run_cli, tmp_path):
     res = run_cli([*TINY, "method=distill", "pair=tiny_bert_to_1layer", *TWO_EPOCHS])
     run = _finished(res)
     m, tags = run.data.metrics, run.data.tags
-    assert m["distill/steps"] == 26
+    assert m["distill/steps"] == 42
+    # the 1-layer student learns the keyword rule from the teacher: measured 1.00 for both on
+    # seeds 42 and 1; 5 points is three of the 60 test examples
+    assert m["fp32/test/acc"] >= 0.90
+    assert m["test/acc"] >= max(0.85, m["fp32/test/acc"] - 0.05)
     # teacher outputs come from the cache: no teacher pass in either epoch
     assert m["distill/teacher_cache_used"] == 1
     assert (
@@ -66,8 +70,8 @@ def test_logit_kd_end_to_end_with_teacher_cache(run_cli, tmp_path):
     nm = no_cache.data.metrics
     assert nm["distill/teacher_cache_used"] == 0
     assert (
-        nm["distill/teacher_forward_calls"] == 26
-        and nm["distill/teacher_forward_calls_last_epoch"] == 13
+        nm["distill/teacher_forward_calls"] == 42
+        and nm["distill/teacher_forward_calls_last_epoch"] == 21
     )
 
 

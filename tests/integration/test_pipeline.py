@@ -35,7 +35,8 @@ def test_prune_then_qat_pipeline_keeps_sparsity_and_bits(run_cli, tmp_path):
     with open(local) as fh:
         rows = {r["name"]: r for r in csv.DictReader(fh)}
     ffn = rows["bert.encoder.layer.0.intermediate.dense.weight"]
-    assert float(ffn["sparsity"]) == pytest.approx(0.5, abs=0.02)  # zeros survived QAT
+    # The mask's zeros survived QAT; int4 rounding may add a few more (seen: 0.5275 at lr 2e-3).
+    assert 0.495 <= float(ffn["sparsity"]) <= 0.56
     # sparse_packed_int: a 1-bit mask + 4-bit codes of the non-zero half + fp16 group scales
     assert 3.0 <= float(ffn["stored_bits"]) < 3.5
     assert m["size/ratio_vs_fp32"] < 0.3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -21,6 +22,18 @@ from nlpcompress.data.splits import complete_splits
 from nlpcompress.storage.entry import discard, staged_entry, valid_entry
 
 _UNSET = object()
+
+
+@contextlib.contextmanager
+def _no_progress_bars():
+    """Without ``datasets``' progress bars: a cache write is quick and its bars are noise."""
+    was_enabled = datasets.utils.logging.is_progress_bar_enabled()
+    datasets.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.utils.logging.enable_progress_bar()
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
@@ -119,7 +132,7 @@ class TextClassificationDataModule(L.LightningDataModule):
                 self.cache_hit = True
                 return
             self.splits, self.label_names = self._build()
-            with staged_entry(folder) as tmp:
+            with staged_entry(folder) as tmp, _no_progress_bars():
                 self.splits.save_to_disk(str(tmp / "splits"))
                 (tmp / "labels.json").write_text(json.dumps(self.label_names))
 

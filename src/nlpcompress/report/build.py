@@ -11,8 +11,17 @@ import pandas as pd
 from nlpcompress.report.pareto import pareto_mask
 from nlpcompress.report.plots import plot_tradeoff
 from nlpcompress.report.runs import METRICS, aggregate_seeds, run_records
-from nlpcompress.report.table import format_markdown, format_text
+from nlpcompress.report.table import (
+    format_markdown,
+    format_text,
+    megabytes,
+    milliseconds,
+    noisy,
+    percent,
+)
 
+# Pareto axis -> (cost column, axis label, log x, plot file); timing noise matters on latency only
+NOISY_AXES = ("latency",)
 # Pareto axis -> (cost column, axis label, log x, plot file)
 AXES = {
     "size": ("size_mb", "size (MB, stored form)", True, "accuracy_vs_size.png"),
@@ -33,6 +42,7 @@ CSV_COLUMNS = [
     "materialized",
     *[c for m in METRICS for c in (m, f"{m}_std")],
     "n_runs",
+    "n_noisy",
     "seeds",
     "pareto_size",
     "pareto_latency",
@@ -111,21 +121,40 @@ def build_report(
     table.reindex(columns=CSV_COLUMNS).to_csv(result.files["csv"], index=False, float_format="%.6g")
     for axis, (cost, xlabel, log_x, name) in AXES.items():
         result.files[f"plot_{axis}"] = plot_tradeoff(
-            table, cost, xlabel, out / name, log_x=log_x, title=f"Accuracy vs {axis} · {title}"
+            table,
+            cost,
+            xlabel,
+            out / name,
+            log_x=log_x,
+            title=f"Accuracy vs {axis} · {title}",
+            mark_noisy=axis in NOISY_AXES,
         )
     result.files["markdown"] = out / "results.md"
     result.files["markdown"].write_text(markdown(result, title, source))
     return result
 
 
-def _pareto_lines(table: pd.DataFrame, axis: str) -> list[str]:
-    cost, xlabel, *_ = AXES[axis]
+def pareto_labels(table: pd.DataFrame, axis: str) -> list[str]:
+    """The labels on an axis' front, by cost; on a speed axis a winner timed on a busy machine
+    is suffixed ``(speed noisy)``."""
+    cost = AXES[axis][0]
     front = table[table[f"pareto_{axis}"]].sort_values(cost)
-    unit = "MB" if axis == "size" else "ms"
     return [
-        f"- {r['label']}: {100 * r['test_acc']:.2f}% at {r[cost]:.3g} {unit}"
+        r["label"] + (" (speed noisy)" if axis in NOISY_AXES and noisy(r) else "")
         for _, r in front.iterrows()
-    ] or ["- (no run has this measurement)"]
+    ]
+
+
+def _pareto_lines(table: pd.DataFrame, axis: str) -> list[str]:
+    cost = AXES[axis][0]
+    front = table[table[f"pareto_{axis}"]].sort_values(cost)
+    shown = megabytes if axis == "size" else milliseconds
+    unit = "MB" if axis == "size" else "ms"
+    lines = []
+    for label, (_, r) in zip(pareto_labels(table, axis), front.iterrows(), strict=True):
+        note = " (timed on a busy machine: this speed is noisy)" if label != r["label"] else ""
+        lines.append(f"- {r['label']}: {percent(r['test_acc'])}% at {shown(r[cost])} {unit}{note}")
+    return lines or ["- (no run has this measurement)"]
 
 
 def markdown(result: ReportResult, title: str, source: str = "") -> str:
@@ -146,7 +175,8 @@ def markdown(result: ReportResult, title: str, source: str = "") -> str:
         "export; *p50 ms* the median latency of the deployed form and *speedup* the fp32 PyTorch "
         "latency over it, timed side by side; *materialized = no (sim.)* means the compressed form is "
         "simulated in the timed model (e.g. fake-quantized or masked dense weights), so its speed is "
-        "not that of a real kernel; *pareto* marks the configurations on the accuracy-vs-size and "
+        "not that of a real kernel; *noisy* counts the runs timed on a busy machine (their p50 and "
+        "speedup are marked \\*); *pareto* marks the configurations on the accuracy-vs-size and "
         "accuracy-vs-latency fronts (no other configuration is at least as accurate and at most as "
         "large/slow, one of the two strictly).",
         "",
@@ -160,8 +190,9 @@ def markdown(result: ReportResult, title: str, source: str = "") -> str:
         "",
         "## Plots",
         "",
-        "Filled markers: materialized forms; hollow: simulated. Dashed staircase: the Pareto front; "
-        "dotted line: the fp32 baseline accuracy.",
+        "Filled markers: materialized forms; hollow: simulated. On the latency plot, triangles are "
+        "configurations with a run timed on a busy machine (tag speed_quality noisy). Dashed "
+        "staircase: the Pareto front; dotted line: the fp32 baseline accuracy.",
         "",
     ]
     for axis in AXES:

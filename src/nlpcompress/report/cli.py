@@ -8,8 +8,15 @@ Examples:
 Reads the FINISHED runs of the experiment (report summary runs and nested child runs left out),
 prints the table, writes ``results.md``, ``results.csv`` and two PNG plots to ``--out``, and
 logs those files as artifacts of a summary run (tag ``nlpcompress.summary=true``, run name
-``report-<experiment>``) so they show in the MLflow UI. Exit codes: 0 done, 1 no runs matched,
-2 bad store, experiment or filter.
+``report-<experiment>``) so they show in the MLflow UI. The summary run's description and the
+experiment's description (the top of the experiment page) get the compact results table, with
+a link to each run. Exit codes: 0 done, 1 no runs matched, 2 bad store, experiment or filter.
+
+Store: ``--tracking-uri``, else ``--root-dir DIR`` (``DIR/outputs/mlflow/mlflow.db``, the store
+of runs made with ``paths.root_dir=DIR``), else ``MLFLOW_TRACKING_URI`` or the checkout's own
+store; when that one lacks the experiment, the stores recorded by past runs in the store index
+(:mod:`nlpcompress.tracking.stores`) are searched, and the one used is named on stderr (the
+newest when several hold it).
 """
 
 from __future__ import annotations
@@ -21,9 +28,17 @@ import sys
 import time
 from pathlib import Path
 
-from nlpcompress.report.build import ReportResult, build_report
+from nlpcompress.report.build import AXES, ReportResult, build_report, pareto_labels
+from nlpcompress.report.locate import choose_store, root_store
+from nlpcompress.report.notes import (
+    EXPERIMENT_NOTE_LIMIT,
+    NOTE_TAG,
+    generated_line,
+    merge_note,
+    results_note,
+)
 from nlpcompress.report.runs import SUMMARY_TAG, read_runs
-from nlpcompress.report.table import format_markdown, print_table
+from nlpcompress.report.table import md_escape, print_table
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 NOTE_LIMIT = 5000  # characters of the run description (mlflow.note.content) shown in the UI
@@ -57,6 +72,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///<project>/outputs/mlflow/mlflow.db)",
     )
     parser.add_argument(
+        "--root-dir",
+        default=None,
+        help="read the store of runs made with paths.root_dir=DIR (DIR/outputs/mlflow/mlflow.db)",
+    )
+    parser.add_argument(
         "--filter",
         default="",
         help="extra MLflow filter on tags/params/metrics, e.g. \"tags.method = 'ptq'\"",
@@ -71,6 +91,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--include-nested",
         action="store_true",
         help="also report child runs (mlflow.parentRunId set), e.g. pipeline stages",
+    )
+    parser.add_argument(
+        "--register-best",
+        action="store_true",
+        help="register the Pareto-optimal runs' logged models in the MLflow Model Registry",
+    )
+    parser.add_argument(
+        "--register-name",
+        default=None,
+        help="registered model name for --register-best (default: <experiment>-pareto)",
     )
     return parser.parse_args(argv)
 
@@ -93,8 +123,9 @@ def log_summary_run(
     """A FINISHED run ``report-<experiment>`` holding the report files as artifacts under ``report/``.
 
     Tagged ``nlpcompress.summary=true`` (so later reports skip it); its description
-    (``mlflow.note.content``) is the Markdown table, and it logs ``report/runs``,
-    ``report/configurations`` and the Pareto set sizes as metrics.
+    (``mlflow.note.content``) is the compact Markdown table with run links
+    (:func:`~nlpcompress.report.notes.results_note`; the full table is ``report/results.md``),
+    and it logs ``report/runs``, ``report/configurations`` and the Pareto set sizes as metrics.
 
     Returns:
         The summary run's id.
@@ -102,9 +133,13 @@ def log_summary_run(
     from mlflow.entities import Metric, Param
 
     exp = _retry(client.get_experiment_by_name, experiment_name)
-    note = format_markdown(result.table)
-    if len(note) > NOTE_LIMIT:
-        note = "The table is too long for the description: see report/results.md in the artifacts."
+    note = results_note(
+        result.table,
+        exp.experiment_id,
+        generated_line(experiment_name, f"{len(result.runs)} FINISHED runs"),
+        NOTE_LIMIT,
+        footer=_pareto_footer(result) + "\n\nAll columns: report/results.md in the artifacts.",
+    )
     run = _retry(
         client.create_run,
         exp.experiment_id,
@@ -137,13 +172,66 @@ def log_summary_run(
     return run_id
 
 
+def _pareto_footer(result: ReportResult) -> str:
+    return "\n\n".join(
+        f"Pareto-optimal (accuracy vs {axis}): "
+        + (", ".join(md_escape(label) for label in pareto_labels(result.table, axis)) or "-")
+        for axis in AXES
+    )
+
+
+def set_experiment_note(
+    client, experiment_name: str, result: ReportResult, summary_run_id: str | None = None
+) -> str:
+    """Put the compact results table at the top of the experiment page; returns the note.
+
+    The experiment's description (tag ``mlflow.note.content``) keeps what a person wrote
+    there; only the report's own section is replaced (:func:`~nlpcompress.report.notes.merge_note`).
+    """
+    exp = _retry(client.get_experiment_by_name, experiment_name)
+    summary = (
+        f"summary run [report-{experiment_name}](#/experiments/{exp.experiment_id}/runs/{summary_run_id})"
+        if summary_run_id
+        else ""
+    )
+    generated = generated_line(
+        experiment_name,
+        f"{len(result.runs)} FINISHED runs" + (f"; files in the {summary}" if summary else ""),
+    )
+    section = results_note(
+        result.table,
+        exp.experiment_id,
+        generated,
+        EXPERIMENT_NOTE_LIMIT,
+        title="Results (test accuracy, size, speed-up, materialized; best accuracy first)",
+        footer=_pareto_footer(result),
+    )
+    note = merge_note(exp.tags.get(NOTE_TAG), section)
+    _retry(client.set_experiment_tag, exp.experiment_id, NOTE_TAG, note)
+    return note
+
+
+def resolve_store(args: argparse.Namespace) -> str:
+    """``--tracking-uri`` > ``--root-dir`` > the default store, else the indexed store holding
+    the experiment (named on stderr)."""
+    if args.tracking_uri:
+        return args.tracking_uri
+    if args.root_dir:
+        return root_store(args.root_dir)
+    choice = choose_store(args.experiment, default_tracking_uri())
+    if choice.note:
+        print(f"nlpcompress-report: {choice.note}", file=sys.stderr)
+    return choice.uri
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code."""
     args = parse_args(argv)
-    uri = args.tracking_uri or default_tracking_uri()
+    uri = resolve_store(args)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         print(
-            f"nlpcompress-report: no MLflow store at {uri} (run an experiment first, or pass --tracking-uri)",
+            f"nlpcompress-report: no MLflow store at {uri} (run an experiment first, or pass "
+            "--tracking-uri or --root-dir)",
             file=sys.stderr,
         )
         return 2
@@ -184,12 +272,19 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{len(result.runs)} runs, {len(result.table)} configurations, experiment {args.experiment!r}\n"
     )
     print_table(result)
-    for axis, labels in result.pareto.items():
+    for axis in result.pareto:
+        labels = pareto_labels(result.table, axis)
         print(f"\nPareto-optimal (accuracy vs {axis}): {', '.join(labels) or '-'}")
     print(f"\nWrote {', '.join(str(p) for p in result.files.values())}")
     if not args.no_log:
         run_id = log_summary_run(client, args.experiment, result, args.filter)
         print(f"Logged summary run {run_id} (report-{args.experiment}) to {uri}")
+        set_experiment_note(client, args.experiment, result, run_id)
+        print(f"Set the description of experiment {args.experiment!r} to the results table")
+    if args.register_best:
+        from nlpcompress.report.register import describe, register_best
+
+        print(describe(register_best(client, args.experiment, result, args.register_name)))
     return 0
 
 

@@ -15,7 +15,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from nlpcompress.report.labels import place_labels
 from nlpcompress.report.pareto import pareto_front
+from nlpcompress.report.table import noisy
 
 PALETTE = [
     "#1f77b4",
@@ -54,12 +56,38 @@ def fp32_reference(table: pd.DataFrame) -> float | None:
 
 
 def plot_tradeoff(
-    table: pd.DataFrame, x: str, xlabel: str, path: Path, *, log_x: bool = False, title: str = ""
+    table: pd.DataFrame,
+    x: str,
+    xlabel: str,
+    path: Path,
+    *,
+    log_x: bool = False,
+    title: str = "",
+    mark_noisy: bool = False,
 ) -> Path:
+    """Write :func:`tradeoff_figure` to ``path`` (PNG); returns ``path``."""
+    fig = tradeoff_figure(table, x, xlabel, log_x=log_x, title=title, mark_noisy=mark_noisy)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path
+
+
+def tradeoff_figure(
+    table: pd.DataFrame,
+    x: str,
+    xlabel: str,
+    *,
+    log_x: bool = False,
+    title: str = "",
+    mark_noisy: bool = False,
+) -> Figure:
     """Scatter test accuracy (%) against a cost column, with the Pareto front as a staircase.
 
-    Points are coloured by method and annotated with their config label; filled markers are
-    materialized forms, hollow markers simulated ones (``materialized=false``). Error bars show
+    Points are coloured by method and annotated with their config label, placed so that no
+    two labels overlap (:func:`~nlpcompress.report.labels.place_labels`); filled markers are
+    materialized forms, hollow markers simulated ones (``materialized=false``). With
+    ``mark_noisy`` (the latency plot), a configuration with a run timed on a busy machine
+    (``n_noisy > 0``) is a triangle instead of a circle, with a legend entry. Error bars show
     the std over seeds where a configuration has several runs. The front (see
     :mod:`nlpcompress.report.pareto`) is drawn as a ``where="post"`` step line: the best
     accuracy reachable within each cost budget. A dotted line marks the fp32 baseline accuracy
@@ -69,22 +97,26 @@ def plot_tradeoff(
         table: the aggregated report table (``test_acc``, ``x``, ``method``, ``materialized``, ``label``).
         x: cost column, e.g. ``size_mb`` or ``latency_ms_p50``.
         xlabel: axis label.
-        path: the PNG to write.
         log_x: logarithmic cost axis.
         title: figure title.
+        mark_noisy: draw configurations with noisy timings differently.
 
     Returns:
-        ``path``.
+        The figure, drawn once, its layout fixed and its labels placed.
     """
     fig = Figure(figsize=(8.5, 5.5), dpi=130, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     data = table[table["test_acc"].notna() & table[x].notna()].reset_index(drop=True)
     colors = method_colors(list(table["method"]))
+    labels: list[tuple[float, float, str]] = []
+    any_noisy = False
 
     for _, row in data.iterrows():
         color = colors[row["method"]]
         hollow = row["materialized"] is False
+        shaky = mark_noisy and noisy(row)
+        any_noisy |= shaky
         acc = 100.0 * row["test_acc"]
         ax.errorbar(
             row[x],
@@ -100,22 +132,14 @@ def plot_tradeoff(
         ax.scatter(
             row[x],
             acc,
-            s=55,
-            marker="o",
+            s=70 if shaky else 55,
+            marker="^" if shaky else "o",
             zorder=3,
             linewidths=1.6,
             facecolors="white" if hollow else color,
             edgecolors=color,
         )
-        ax.annotate(
-            row["label"],
-            (row[x], acc),
-            textcoords="offset points",
-            xytext=(5, 4),
-            fontsize=7,
-            color="#333333",
-            zorder=4,
-        )
+        labels.append((row[x], acc, str(row["label"])))
 
     front = pareto_front(list(data["test_acc"]), list(data[x]))
     if front:
@@ -181,11 +205,25 @@ def plot_tradeoff(
             label="Pareto front",
         ),
     ]
+    if any_noisy:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="^",
+                linestyle="",
+                markerfacecolor="none",
+                markeredgecolor="#555555",
+                label="timed on a busy machine",
+            )
+        )
     if fp32 is not None:
         handles.append(Line2D([], [], color="#888888", linestyle=":", label="fp32 baseline"))
     ax.legend(
         handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+    # Labels are measured in pixels: settle the layout first, then keep it as it is.
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+    place_labels(ax, labels)
+    return fig

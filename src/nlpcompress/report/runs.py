@@ -23,6 +23,7 @@ PARENT_TAG = "mlflow.parentRunId"
 # report column -> (MLflow metric, scale)
 METRICS: dict[str, tuple[str, float]] = {
     "test_acc": ("test/acc", 1.0),
+    "test_f1": ("test/f1", 1.0),
     "acc_change_pp": ("test/acc_drop_vs_fp32", -1.0),  # change = -drop, in percentage points
     "size_mb": ("size/bytes", 1e-6),
     "size_ratio": ("size/ratio_vs_fp32", 1.0),
@@ -219,6 +220,8 @@ def run_record(row: dict[str, Any]) -> dict[str, Any]:
         "stages": _stages(params.get("pipeline.stages")),
         "form": tags.get("form", ""),
         "materialized": {"true": True, "false": False}.get(materialized),
+        # runner.log_run: "ok" or "noisy: load X on N cores" (timed on a busy machine)
+        "speed_noisy": str(tags.get("speed_quality", "")).startswith("noisy"),
     }
     for column, (key, scale) in METRICS.items():
         record[column] = _number(metrics.get(key)) * scale
@@ -296,10 +299,12 @@ def aggregate_seeds(records: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         Columns: group, label, descriptors, ``<metric>`` and ``<metric>_std`` for every metric,
-        n_runs, seeds, run_ids.
+        n_runs, n_noisy (runs timed on a busy machine, tag ``speed_quality`` noisy), seeds, run_ids.
     """
     if records.empty:
-        return pd.DataFrame(columns=["group", *DESCRIPTORS, *METRICS, "n_runs", "seeds", "run_ids"])
+        return pd.DataFrame(
+            columns=["group", *DESCRIPTORS, *METRICS, "n_runs", "n_noisy", "seeds", "run_ids"]
+        )
     out = []
     for group, runs in records.groupby("group", sort=False):
         first = runs.iloc[0]
@@ -307,11 +312,17 @@ def aggregate_seeds(records: pd.DataFrame) -> pd.DataFrame:
         row.update({k: first[k] for k in DESCRIPTORS if k != "materialized"})
         row["materialized"] = _materialized(runs["materialized"])
         for column in METRICS:
-            values = runs[column].astype(float)
+            # records built elsewhere (tests, older callers) may lack a newer metric
+            values = (
+                runs[column].astype(float) if column in runs else pd.Series(math.nan, runs.index)
+            )
             row[column] = values.mean()
             row[f"{column}_std"] = values.std(ddof=1) if values.notna().sum() > 1 else math.nan
         row.update(
-            n_runs=len(runs), seeds=_join_unique(runs["seed"]), run_ids=",".join(runs["run_id"])
+            n_runs=len(runs),
+            n_noisy=int(runs["speed_noisy"].sum()) if "speed_noisy" in runs else 0,
+            seeds=_join_unique(runs["seed"]),
+            run_ids=",".join(runs["run_id"]),
         )
         out.append(row)
     table = pd.DataFrame(out)

@@ -22,6 +22,13 @@ from lightning.pytorch.loggers import MLFlowLogger
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from nlpcompress.config.schema import DataConfig
+from nlpcompress.tracking.conventions import (
+    EXPERIMENT_KIND_TAG,
+    MODEL_TRAINING_KIND,
+    review_view_tags,
+)
+from nlpcompress.tracking.datasets import dataset_inputs
 from nlpcompress.tracking.preflight import store_source
 from nlpcompress.training.distributed import RUN_ID_ENV, is_global_zero
 
@@ -141,14 +148,27 @@ class RunTracker:
 
     @retry_locked
     def _experiment(self, artifact_root: str | None) -> str:
+        """The experiment's id, created if new; tagged to open in the UI's "Model training" view
+        and to hold the review view of its run list (``tracking.conventions.review_view_tags``)."""
+        ui_tags = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND, **review_view_tags()}
         exp = self.client.get_experiment_by_name(self.experiment_name)
         if exp is not None:
+            if self.active:
+                for key, value in ui_tags.items():
+                    if exp.tags.get(key) != value and (
+                        key != EXPERIMENT_KIND_TAG or key not in exp.tags
+                    ):
+                        self.client.set_experiment_tag(exp.experiment_id, key, value)
             return exp.experiment_id
         location = None
         if artifact_root and self.tracking_uri.startswith("sqlite:"):
             location = Path(artifact_root).resolve().as_uri()
         try:
-            return self.client.create_experiment(self.experiment_name, artifact_location=location)
+            return self.client.create_experiment(
+                self.experiment_name,
+                artifact_location=location,
+                tags=ui_tags,
+            )
         except Exception:  # created meanwhile by a parallel job
             return self.client.get_experiment_by_name(self.experiment_name).experiment_id
 
@@ -183,6 +203,20 @@ class RunTracker:
     @retry_locked
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    @_rank_zero_write
+    @retry_locked
+    def log_dataset(
+        self,
+        data: DataConfig,
+        split_sizes: Mapping[str, int],
+        num_labels: int,
+        digest: str | None,
+    ) -> None:
+        """The run's data as MLflow dataset inputs, one per split (see :mod:`.datasets`)."""
+        self.client.log_inputs(
+            self.run_id, datasets=dataset_inputs(data, split_sizes, num_labels, digest)
+        )
 
     @_rank_zero_write
     @retry_locked

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification
+
+from tests.tiny_bert import make_tiny_bert
 
 
 def tiny_bert(
@@ -15,17 +16,9 @@ def tiny_bert(
     labels: int = 2,
     seed: int = 0,
 ):
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=vocab,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=2 * hidden,
-        max_position_embeddings=64,
-        num_labels=labels,
+    return make_tiny_bert(
+        seed=seed, layers=layers, hidden=hidden, heads=heads, vocab=vocab, labels=labels
     )
-    return BertForSequenceClassification._from_config(config, attn_implementation="eager").eval()
 
 
 def make_batch(

@@ -2,24 +2,14 @@
 
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification
+
+from tests.tiny_bert import make_tiny_bert as tiny_bert_model
 
 
 def make_tiny_bert(seed: int = 0, layers: int = 2, heads: int = 4, hidden: int = 32, ffn: int = 64):
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=50,
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=ffn,
-        max_position_embeddings=32,
-        num_labels=2,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
+    return tiny_bert_model(
+        seed=seed, layers=layers, heads=heads, hidden=hidden, ffn=ffn, positions=32, dropout=0.0
     )
-    config._attn_implementation = "eager"
-    return BertForSequenceClassification(config).eval()
 
 
 @pytest.fixture

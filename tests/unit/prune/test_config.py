@@ -24,7 +24,7 @@ def test_presets_compose(compose_cfg):
         (["prune=nm", "prune.n=4", "prune.m=4"], "prune.n"),
         (["prune=nm", "prune.n=5", "prune.m=4"], "prune.n"),
         (["prune.start_step=5", "prune.end_step=3"], "prune.end_step"),
-        (["prune.end_step=50"], "prune.end_step"),  # debug=fast trains 10 steps
+        (["prune.end_step=50"], "prune.end_step"),  # debug=fast trains 20 steps
         (
             ["prune=structured", "prune.heads_fraction=0.9"],
             "prune.heads_fraction",

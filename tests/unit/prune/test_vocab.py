@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+from transformers import AutoTokenizer, BertForSequenceClassification
 
 from nlpcompress.export.dense import export_dense
 from nlpcompress.models.assets import package_folder
@@ -19,6 +19,7 @@ from nlpcompress.prune.vocab import (
 from nlpcompress.prune.vocab_tokenizer import corpus_ids, pruned_tokenizer
 from nlpcompress.quant.modules import QuantEmbedding, WeightSpec
 from nlpcompress.storage.format import load_model
+from tests.tiny_bert import make_tiny_bert
 
 CORPUS = [
     "The film was great, really unbelievable!",
@@ -36,18 +37,7 @@ def tok():
 
 
 def tiny_bert(vocab_size: int) -> BertForSequenceClassification:
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=HIDDEN,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=2,
-    )
-    config._attn_implementation = "eager"
-    return BertForSequenceClassification(config).eval()
+    return make_tiny_bert(vocab=vocab_size, hidden=HIDDEN)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import pytest
 import torch
 from torch import nn
-from transformers import BertConfig, BertForSequenceClassification
 
 from nlpcompress.config.errors import ConfigError
 from nlpcompress.config.typed import build_section
@@ -21,21 +20,11 @@ from nlpcompress.quant.modules import (
 from nlpcompress.quant.policy import build_specs, check_against_model, quantize_model
 from nlpcompress.quant.storage import export_quantized
 from nlpcompress.storage.format import load_model, read_artifact
+from tests.tiny_bert import make_tiny_bert
 
 
 def small_bert(seed=0):
-    torch.manual_seed(seed)
-    cfg = BertConfig(
-        vocab_size=64,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=32,
-        num_labels=2,
-        attn_implementation="eager",
-    )
-    return BertForSequenceClassification(cfg).eval()
+    return make_tiny_bert(seed=seed, vocab=64, positions=32)
 
 
 def batch():

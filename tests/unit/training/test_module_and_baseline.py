@@ -60,7 +60,9 @@ def test_classifier_module_learns_tiny_data(tiny_cfg, tmp_path):
 
 
 def test_baseline_is_cached_and_a_corrupted_entry_is_rebuilt(tiny_cfg, tmp_path):
-    cfg = dataclasses.replace(tiny_cfg, trainer=dataclasses.replace(tiny_cfg.trainer, max_epochs=1))
+    # 3 steps: this test is about the cache (it fine-tunes four times), not about learning
+    trainer = dataclasses.replace(tiny_cfg.trainer, max_epochs=1, max_steps=3)
+    cfg = dataclasses.replace(tiny_cfg, trainer=trainer)
     dm = datamodule(cfg)
     factory = partial(make_trainer, cfg.trainer, tmp_path / "run")
     first = get_baseline(cfg, dm, factory)

@@ -1,0 +1,37 @@
+"""The experiments RunTracker creates open in the UI's "Model training" view, with the review view."""
+
+from __future__ import annotations
+
+from mlflow.tracking import MlflowClient
+
+from nlpcompress.tracking.conventions import (
+    EXPERIMENT_KIND_TAG,
+    MODEL_TRAINING_KIND,
+    review_view_tags,
+)
+from nlpcompress.tracking.run import RunTracker
+
+
+def test_a_new_experiment_gets_the_model_training_kind(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = RunTracker(uri, "fresh", str(tmp_path / "artifacts"))
+    exp = MlflowClient(uri).get_experiment(tracker.experiment_id)
+    assert exp.tags[EXPERIMENT_KIND_TAG] == "custom_model_development" == MODEL_TRAINING_KIND
+    assert exp.artifact_location == (tmp_path / "artifacts").resolve().as_uri()
+    for key, value in review_view_tags().items():
+        assert exp.tags[key] == value
+
+
+def test_an_existing_experiment_is_tagged_once_and_a_set_kind_is_kept(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    old = client.create_experiment("old")
+    chosen = client.create_experiment("chosen", tags={EXPERIMENT_KIND_TAG: "genai_development"})
+    assert RunTracker(uri, "old").experiment_id == old
+    RunTracker(uri, "chosen")
+    assert client.get_experiment(old).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
+    assert client.get_experiment(chosen).tags[EXPERIMENT_KIND_TAG] == "genai_development"
+    (view_key,) = review_view_tags()
+    client.set_experiment_tag(old, view_key, "{}")  # an older nlpcompress's view is refreshed
+    RunTracker(uri, "old")
+    assert client.get_experiment(old).tags[view_key] == review_view_tags()[view_key]
