@@ -133,7 +133,8 @@ def review_view_state() -> dict:
     metrics = [_column("metrics", key) for key in REVIEW_METRICS]
     tags = [_column("tags", key) for key in REVIEW_TAGS]
     attributes = [_column("attributes", name) for name in ("Dataset", "Models", "Source")]
-    first = [*metrics[:3], metrics[4], tags[1], tags[0]]  # acc, change, size, speed-up, mat., method
+    # accuracy, its change, size ratio, speed-up, materialized, method
+    first = [*metrics[:3], metrics[4], tags[1], tags[0]]
     rest = [key for key in metrics + tags if key not in first]
     return {
         "selectedColumns": attributes + metrics + tags,
