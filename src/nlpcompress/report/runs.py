@@ -180,6 +180,28 @@ def bits_label(bits: float, form: str) -> str:
     return f"{'fx' if form == 'fixed_point' else 'int'}{int(bits)}"
 
 
+KD_WEIGHT_KEYS = (
+    "distill.alpha",
+    "distill.hidden_weight",
+    "distill.attention_weight",
+    "distill.embedding_weight",
+    "distill.value_weight",
+)
+
+
+def kd_label(params: dict[str, Any]) -> str:
+    """The distillation loss of a run: its ``distill.name`` (``logit``, ``intermediate``, ...),
+    or ``no KD`` when every teacher term has weight 0 (``distill.alpha=0``: labels only, the
+    control of Hinton et al.); empty when the run logged no ``distill.*`` params."""
+    name = _first(params.get("distill.name"))
+    if not name:
+        return ""
+    weights = [_number(params.get(key)) for key in KD_WEIGHT_KEYS]
+    if all(w == 0 for w in weights if not math.isnan(w)) and not math.isnan(weights[0]):
+        return "no KD"
+    return name
+
+
 def run_record(row: dict[str, Any]) -> dict[str, Any]:
     """One run (a ``search_runs`` row as a dict) as a report row: descriptors and metrics."""
     params = {k[len("params.") :]: v for k, v in row.items() if k.startswith("params.")}
@@ -217,6 +239,7 @@ def run_record(row: dict[str, Any]) -> dict[str, Any]:
         "teacher": teacher,
         "student": student,
         "pair": pair,
+        "kd": kd_label(params) if method == "distill" else "",
         "stages": _stages(params.get("pipeline.stages")),
         "form": tags.get("form", ""),
         "materialized": {"true": True, "false": False}.get(materialized),
@@ -230,7 +253,8 @@ def run_record(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_label(rec: dict[str, Any]) -> str:
-    """Short name for tables and plot annotations, e.g. ``qat int4``, ``prune magnitude 50%``."""
+    """Short name for tables and plot annotations, e.g. ``qat int4``, ``prune magnitude 50%``,
+    ``distill minilm3 logit``, ``distill minilm3 no KD``."""
     if rec["method"] == "baseline":
         return "fp32 baseline"
     parts = [rec["method"]]
@@ -240,6 +264,8 @@ def run_label(rec: dict[str, Any]) -> str:
         parts.append(rec["prune_kind"])
     if rec["student"]:
         parts.append(rec["student"])
+    if rec.get("kd"):
+        parts.append(rec["kd"])
     if not math.isnan(rec["sparsity"]):
         parts.append(f"{rec['sparsity']:.0%}")
     if rec["bits_label"]:

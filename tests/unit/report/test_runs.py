@@ -105,6 +105,25 @@ def test_run_record_sparsity_pair_and_pipeline_labels():
         "minilm3",
         "distill minilm3",
     )
+    kd = {"method.name": "distill", "pair.student.name": "minilm3", "distill.name": "logit"}
+    logit = run_record(_row("k", {**kd, "distill.alpha": "0.5", "distill.hidden_weight": "0.0"}))
+    labels_only = run_record(
+        _row("n", {**kd, "distill.alpha": "0.0", "distill.hidden_weight": "0.0"})
+    )
+    assert logit["label"] == "distill minilm3 logit"
+    assert labels_only["label"] == "distill minilm3 no KD"
+    hidden_only = run_record(
+        _row(
+            "h",
+            {
+                **kd,
+                "distill.name": "intermediate",
+                "distill.alpha": "0",
+                "distill.hidden_weight": "1",
+            },
+        )
+    )
+    assert hidden_only["label"] == "distill minilm3 intermediate"
     pipeline = run_record(
         _row(
             "p",
