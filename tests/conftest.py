@@ -27,6 +27,18 @@ os.environ.setdefault(
     str(Path(tempfile.gettempdir()) / f"nlpcompress-test-stores-{os.getpid()}.txt"),
 )
 CONF = ROOT / "conf"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The ``slow`` tests (the real MiniLM fine-tune, minutes) first, the rest in their order.
+
+    Under pytest-xdist the longest test then starts at once on one worker while the other works
+    through the short ones, instead of starting late and running alone at the end. The sort is
+    stable and the same in every worker, as xdist requires.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 TINY = ["model=tiny_bert", "data=tiny", "debug=fast"]
 
 
