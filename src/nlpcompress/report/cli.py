@@ -39,6 +39,7 @@ from nlpcompress.report.notes import (
 )
 from nlpcompress.report.runs import SUMMARY_TAG, read_runs
 from nlpcompress.report.table import md_escape, print_table
+from nlpcompress.tracking.stores import sqlite_path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 NOTE_LIMIT = 5000  # characters of the run description (mlflow.note.content) shown in the UI
@@ -51,10 +52,7 @@ def default_tracking_uri() -> str:
     ``logger.tracking_uri``; not imported from there because that module pulls in Lightning
     and torch, which would make the report several seconds slower to start.
     """
-    return (
-        os.environ.get("MLFLOW_TRACKING_URI")
-        or f"sqlite:///{PROJECT_ROOT / 'outputs' / 'mlflow' / 'mlflow.db'}"
-    )
+    return os.environ.get("MLFLOW_TRACKING_URI") or root_store(PROJECT_ROOT)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -228,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code."""
     args = parse_args(argv)
     uri = resolve_store(args)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+    if (db := sqlite_path(uri)) is not None and not db.is_file():
         print(
             f"nlpcompress-report: no MLflow store at {uri} (run an experiment first, or pass "
             "--tracking-uri or --root-dir)",

@@ -153,12 +153,11 @@ class RunTracker:
         ui_tags = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND, **review_view_tags()}
         exp = self.client.get_experiment_by_name(self.experiment_name)
         if exp is not None:
-            if self.active:
-                for key, value in ui_tags.items():
-                    if exp.tags.get(key) != value and (
-                        key != EXPERIMENT_KIND_TAG or key not in exp.tags
-                    ):
-                        self.client.set_experiment_tag(exp.experiment_id, key, value)
+            if EXPERIMENT_KIND_TAG in exp.tags:  # a view kind someone chose is kept
+                del ui_tags[EXPERIMENT_KIND_TAG]
+            for key, value in ui_tags.items():
+                if self.active and exp.tags.get(key) != value:
+                    self.client.set_experiment_tag(exp.experiment_id, key, value)
             return exp.experiment_id
         location = None
         if artifact_root and self.tracking_uri.startswith("sqlite:"):

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from mlflow.tracking import MlflowClient
 
 from nlpcompress.config.schema import DataConfig
 from nlpcompress.tracking.datasets import dataset_inputs
-from nlpcompress.tracking.run import RunTracker
 
 SIZES = {"train": 80, "validation": 10, "test": 12}
-
-
-@pytest.fixture
-def tracker(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracker = RunTracker(uri, "datasets", str(tmp_path / "artifacts"))
-    tracker.start("run", {})
-    return tracker
 
 
 def _inputs_by_context(tracker):

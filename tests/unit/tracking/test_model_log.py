@@ -18,20 +18,11 @@ from nlpcompress.tracking.model_log import (
     example_inputs,
     log_deployed_model_safely,
 )
-from nlpcompress.tracking.run import RunTracker
 from tests.tiny_bert import make_tiny_bert
 
 
 def _tiny_bert():
     return make_tiny_bert(layers=1, hidden=16, heads=2, positions=32)
-
-
-@pytest.fixture
-def tracker(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    tracker = RunTracker(uri, "models", str(tmp_path / "artifacts"))
-    tracker.start("run", {})
-    return tracker
 
 
 @pytest.fixture
