@@ -9,8 +9,8 @@ import mlflow
 import pytest
 from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
-from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
+from nlpcompress.tracking.conventions import scoped_tracking_uri
 from tests.conftest import TINY
 
 pytestmark = pytest.mark.integration
@@ -50,7 +50,7 @@ def test_a_run_has_dataset_inputs_source_tags_an_onnx_model_and_the_experiment_k
     assert model.experiment_id == run.info.experiment_id
     assert tags["mlflow_model_id"] == model.model_id
     assert model.status == LoggedModelStatus.READY
-    with _use_tracking_uri(res.tracking_uri):
+    with scoped_tracking_uri(res.tracking_uri):
         info = mlflow.models.get_model_info(f"models:/{model.model_id}")
     assert "onnx" in info.flavors
     assert info.saved_input_example_info is not None

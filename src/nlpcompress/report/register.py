@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from nlpcompress.report.build import ReportResult
+from nlpcompress.tracking.conventions import scoped_tracking_uri
 
 PARETO_TAG = "nlpcompress.pareto"
 LABEL_TAG = "nlpcompress.label"
@@ -107,8 +108,6 @@ def register_best(
         What was registered (or found registered), in Pareto order. Configurations without
         a logged model (``logger.log_model=false``) are left out.
     """
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
     target = registered_name(experiment, name)
     chosen = []
     for label, (run_ids, fronts) in winners(result).items():
@@ -129,7 +128,7 @@ def register_best(
             )
             continue
         # MLflow's registry resolves ``models:/<id>`` through the global tracking URI
-        with _use_tracking_uri(client.tracking_uri):
+        with scoped_tracking_uri(client.tracking_uri):
             version = client.create_model_version(
                 target,
                 source=f"models:/{model_id}",

@@ -10,6 +10,10 @@
   ``?viewStateShareKey=<key>``): the columns a reviewer needs (test accuracy, its change, size,
   speed-up, ``materialized``, timing quality) shown without the column picker, best accuracy first.
 * :func:`ui_hint`: the command or URL that opens a run (and the sweep's table) in the UI.
+* :func:`scoped_tracking_uri`: MLflow's global tracking URI set for one block. Its model
+  logging and registry resolve ``models:/<id>`` through that global, not through the client
+  that asked; MLflow's only way to scope it is the private ``_use_tracking_uri``, used here
+  and nowhere else.
 
 No MLflow import here: the constants are copied, so this module stays light.
 """
@@ -22,6 +26,8 @@ import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 MLFLOW_USER = "mlflow.user"
@@ -172,3 +178,12 @@ def ui_hint(tracking_uri: str, experiment_id: str, run_id: str) -> str:
         f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri)}"
         f"  then open {base}/{run_page}  (all runs: {base}/{review_page(experiment_id)})"
     )
+
+
+@contextmanager
+def scoped_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's global tracking URI set to ``uri`` within the block, restored after."""
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    with _use_tracking_uri(uri):
+        yield

@@ -16,14 +16,14 @@ is logged as a warning and as the run tag ``mlflow_model_error``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 
 from nlpcompress.export.deploy import Deployable, OnnxDeployable, TorchDeployable
 from nlpcompress.models.io import logits_of
+from nlpcompress.tracking.conventions import scoped_tracking_uri
 from nlpcompress.tracking.run import RunTracker, retry_locked
 
 log = logging.getLogger(__name__)
@@ -46,15 +46,6 @@ def example_inputs(batch: Mapping[str, torch.Tensor], rows: int = EXAMPLE_ROWS) 
     if "token_type_ids" not in example:
         example["token_type_ids"] = np.zeros_like(example["input_ids"])
     return example
-
-
-@contextmanager
-def _tracking_uri(uri: str) -> Iterator[None]:
-    """MLflow's global tracking URI set to ``uri`` within the block, restored after."""
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
-    with _use_tracking_uri(uri):
-        yield
 
 
 def _onnx_inputs(path) -> list[str]:
@@ -133,7 +124,7 @@ def log_deployed_model(tracker: RunTracker, deployed: Deployable, example: dict)
         tags={"backend": deployed.backend},
     )
     try:
-        with _tracking_uri(tracker.tracking_uri):
+        with scoped_tracking_uri(tracker.tracking_uri):
             if flavor == "onnx":
                 _log_onnx(deployed, example, model.model_id, tracker.run_id)
             else:

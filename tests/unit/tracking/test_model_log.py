@@ -12,6 +12,7 @@ from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
 
 from nlpcompress.export.deploy import OnnxDeployable, TorchDeployable, export_onnx
+from nlpcompress.tracking.conventions import scoped_tracking_uri
 from nlpcompress.tracking.model_log import (
     ERROR_TAG,
     MODEL_ID_TAG,
@@ -63,7 +64,7 @@ def test_an_onnx_deployable_is_logged_with_the_onnx_flavour(tracker, batch, tmp_
     model_id = log_deployed_model_safely(tracker, OnnxDeployable(path), example)
     _assert_linked(tracker, model_id)
 
-    with mlflow.tracking._tracking_service.utils._use_tracking_uri(tracker.tracking_uri):
+    with scoped_tracking_uri(tracker.tracking_uri):
         info = mlflow.models.get_model_info(f"models:/{model_id}")
         pyfunc = mlflow.pyfunc.load_model(f"models:/{model_id}")
     assert "onnx" in info.flavors
@@ -80,7 +81,7 @@ def test_a_torch_deployable_is_logged_with_the_pytorch_flavour(tracker, batch):
         tracker, TorchDeployable(_tiny_bert()), example_inputs(batch)
     )
     _assert_linked(tracker, model_id)
-    with mlflow.tracking._tracking_service.utils._use_tracking_uri(tracker.tracking_uri):
+    with scoped_tracking_uri(tracker.tracking_uri):
         info = mlflow.models.get_model_info(f"models:/{model_id}")
     assert "pytorch" in info.flavors
     assert info.signature.outputs.to_dict()[0]["tensor-spec"]["shape"] == (-1, 2)
