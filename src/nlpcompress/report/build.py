@@ -20,7 +20,7 @@ from nlpcompress.report.table import (
     percent,
 )
 
-# Pareto axis -> (cost column, axis label, log x, plot file); timing noise matters on latency only
+# The Pareto axes on which a run timed on a busy machine is marked (timing noise moves latency only)
 NOISY_AXES = ("latency",)
 # Pareto axis -> (cost column, axis label, log x, plot file)
 AXES = {
@@ -151,8 +151,9 @@ def _pareto_lines(table: pd.DataFrame, axis: str) -> list[str]:
     shown = megabytes if axis == "size" else milliseconds
     unit = "MB" if axis == "size" else "ms"
     lines = []
-    for label, (_, r) in zip(pareto_labels(table, axis), front.iterrows(), strict=True):
-        note = " (timed on a busy machine: this speed is noisy)" if label != r["label"] else ""
+    for _, r in front.iterrows():
+        busy = axis in NOISY_AXES and noisy(r)
+        note = " (timed on a busy machine: this speed is noisy)" if busy else ""
         lines.append(f"- {r['label']}: {percent(r['test_acc'])}% at {shown(r[cost])} {unit}{note}")
     return lines or ["- (no run has this measurement)"]
 
