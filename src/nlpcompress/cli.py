@@ -132,7 +132,13 @@ def _tracked_run(dcfg: DictConfig, cfg, multirun: bool) -> float:
     from nlpcompress.data.digest import data_digest
     from nlpcompress.tracking.conventions import source_tags
     from nlpcompress.tracking.lifecycle import job_lock, process_tags, reap_dead_runs
-    from nlpcompress.tracking.run import RunTracker, cpu_model, git_commit, resolve_tracking_uri
+    from nlpcompress.tracking.run import (
+        RunTracker,
+        cpu_flags,
+        cpu_model,
+        git_commit,
+        resolve_tracking_uri,
+    )
 
     tracker = RunTracker(
         resolve_tracking_uri(cfg.logger.tracking_uri, cfg.paths.mlflow_dir),
@@ -173,6 +179,7 @@ def _tracked_run(dcfg: DictConfig, cfg, multirun: bool) -> float:
             "data_digest": digest or "none",
             "git_commit": git_commit(PROJECT_ROOT),
             "cpu_model": cpu_model(),
+            "cpu_flags": cpu_flags(),
             "torch_version": torch.__version__,
             "nlpcompress_version": __import__("nlpcompress").__version__,
             "deploy_backend": cfg.deploy.backend,

@@ -20,6 +20,7 @@ from filelock import FileLock
 from nlpcompress.config.run import RunConfig
 from nlpcompress.data.datamodule import TextClassificationDataModule
 from nlpcompress.data.stats import split_token_stats
+from nlpcompress.export.candidates import candidate_forms
 from nlpcompress.export.dense import export_dense
 from nlpcompress.export.deploy import (
     Deployable,
@@ -27,10 +28,17 @@ from nlpcompress.export.deploy import (
     TorchDeployable,
     default_deploy,
     export_onnx,
-    ort_predictor,
+    predictor_of,
 )
 from nlpcompress.export.tokenizer import save_tokenizer
 from nlpcompress.measure.accuracy import evaluate_splits
+from nlpcompress.measure.backend_choice import (
+    candidate_metrics,
+    choose,
+    mark_chosen,
+    measure_candidates,
+    write_candidates_csv,
+)
 from nlpcompress.measure.resources import StageTimer, peak_rss_mb
 from nlpcompress.measure.size import encoder_bytes, layer_records, size_metrics, write_layer_csv
 from nlpcompress.measure.speed import compare, latency_by_length
@@ -38,6 +46,7 @@ from nlpcompress.methods.base import CompressedModel, MethodContext
 from nlpcompress.methods.registry import MethodSpec, method_spec
 from nlpcompress.models.assets import max_positions
 from nlpcompress.models.presets import load_tokenizer
+from nlpcompress.quant.modules import has_quantized_weights
 from nlpcompress.storage.format import ExportedArtifact, read_artifact
 from nlpcompress.tracking.model_log import example_inputs, log_deployed_model_safely
 from nlpcompress.tracking.run import RunTracker
@@ -80,7 +89,13 @@ def execute(cfg: RunConfig, tracker: RunTracker) -> RunOutcome:
     result.model.eval()
     metrics: dict[str, float] = dict(result.metrics)
     with timer.stage("deploy"):
-        deployed = deploy_model(result, cfg, run_dir)
+        if cfg.deploy.backend == "auto":
+            deployed, chosen = deploy_measured(result, result.datamodule or dm, cfg, run_dir)
+            metrics |= chosen.metrics
+            tracker.log_artifact(chosen.csv)
+            result.tags |= chosen.tags
+        else:
+            deployed = deploy_model(result, cfg, run_dir)
     with timer.stage("evaluate"):
         # a method that changed the vocabulary hands back its tokenizer and the re-tokenized splits
         metrics |= evaluate_deployed(deployed, result.datamodule or dm, cfg)
@@ -158,10 +173,55 @@ def run_method(
 
 def deploy_model(result: CompressedModel, cfg: RunConfig, run_dir: Path) -> Deployable:
     """The method's model on ``deploy.backend`` (the method's own deploy when it has one)."""
+    return _deploy_on(result, cfg.deploy.backend, cfg, run_dir)
+
+
+@dataclass
+class MeasuredDeploy:
+    """What ``deploy=auto`` found: per-candidate metrics, their CSV and the tags of the choice."""
+
+    metrics: dict[str, float]
+    csv: Path
+    tags: dict[str, str]
+
+
+def deploy_measured(
+    result: CompressedModel, dm: TextClassificationDataModule, cfg: RunConfig, run_dir: Path
+) -> tuple[Deployable, MeasuredDeploy]:
+    """``deploy=auto``: build the candidate forms, measure them, deploy the fastest within
+    ``deploy.max_acc_drop`` points of the best validation accuracy."""
+
+    def deploy(backend: str, workdir: Path) -> Deployable:
+        return _deploy_on(result, backend, cfg, workdir)
+
+    forms = candidate_forms(
+        deploy,
+        cfg.deploy.candidates,
+        run_dir / "deploy_candidates",
+        cfg.deploy.opset,
+        requantize=not has_quantized_weights(result.model),
+    )
+    results = measure_candidates(forms, dm, cfg.measure)
+    name = choose(results, cfg.deploy.max_acc_drop)
+    results = mark_chosen(results, name)
+    for r in results:
+        log.info(
+            "deploy=auto: %-17s val acc %6.2f  p50 %8.2f ms  %s",
+            r.name,
+            r.val_acc,
+            r.latency_ms_p50,
+            "<- chosen" if r.chosen else "",
+        )
+    csv_path = write_candidates_csv(results, run_dir / "deploy_candidates.csv")
+    tags = {"deploy_backend": name, "deploy_candidates": ",".join(forms)}
+    return forms[name], MeasuredDeploy(candidate_metrics(results), csv_path, tags)
+
+
+def _deploy_on(result: CompressedModel, backend: str, cfg: RunConfig, workdir: Path) -> Deployable:
     deployed = (
-        result.deploy(cfg.deploy.backend, run_dir)
+        result.deploy(backend, workdir)
         if result.deploy
-        else default_deploy(result.model, cfg.deploy.backend, run_dir, cfg.deploy.opset)
+        else default_deploy(result.model, backend, workdir, cfg.deploy.opset)
     )
     if result.tokenizer is not None:
         deployed.vocab_size = len(result.tokenizer)  # timed ids must exist in its table
@@ -228,7 +288,7 @@ def log_run(
         {
             "materialized": str(result.materialized).lower(),
             "form": result.form,
-            "deploy_backend": cfg.deploy.backend,
+            "deploy_backend": cfg.deploy.backend,  # deploy=auto: the choice, in result.tags
             "world_size": world_size(),
         }
         | result.tags
@@ -244,9 +304,7 @@ def evaluate_deployed(
     deployed: Deployable, dm: TextClassificationDataModule, cfg: RunConfig
 ) -> dict[str, float]:
     """Accuracy of the form that is deployed (the ONNX model itself on onnxruntime)."""
-    if isinstance(deployed, OnnxDeployable):
-        return evaluate_splits(ort_predictor(deployed.path, cfg.measure.threads), dm)
-    return evaluate_splits(deployed.module, dm)
+    return evaluate_splits(predictor_of(deployed, cfg.measure.threads), dm)
 
 
 def size_and_layers(

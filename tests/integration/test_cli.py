@@ -85,14 +85,31 @@ def _assert_console_is_single_copy(res) -> None:
     assert "Saving the dataset" not in res.stdout + res.stderr
 
 
-def test_seq_lengths_time_model_and_fp32_at_each_length(run_cli):
-    res = run_cli([*TINY, "method=baseline", "measure.seq_lengths=[8,16,4096]"])
+def test_deploy_auto_and_seq_lengths_time_every_form_side_by_side(run_cli):
+    """One run for two features (each CLI run costs seconds of imports): deploy=auto measures
+    its candidates and deploys one, and measure.seq_lengths times it and fp32 at each length."""
+    res = run_cli([*TINY, "method=baseline", "deploy=auto", "measure.seq_lengths=[8,16,4096]"])
     assert res.returncode == 0, res.stderr[-3000:]
-    m = res.runs[0].data.metrics
+    (run,) = res.runs
+    m, tags = run.data.metrics, run.data.tags
     for length in (8, 16):
         assert m[f"speed/latency_ms_p50_seq{length}"] > 0
         assert m[f"speed/fp32_latency_ms_p50_seq{length}"] > 0
     assert "speed/latency_ms_p50_seq4096" not in m  # beyond tiny_bert's 512 positions: skipped
+    candidates = ["torch", "torch_int8", "onnxruntime", "onnxruntime_int8"]
+    assert tags["deploy_candidates"] == ",".join(candidates)
+    assert tags["deploy_backend"] in candidates
+    assert m["deploy/candidates"] == 4.0
+    chosen = tags["deploy_backend"]
+    best = max(m[f"deploy/{c}/val_acc"] for c in candidates)
+    assert m[f"deploy/{chosen}/val_acc"] >= best - 0.3
+    # the choice is the fastest of those within 0.3 points of the best
+    eligible = [c for c in candidates if m[f"deploy/{c}/val_acc"] >= best - 0.3]
+    assert chosen == min(eligible, key=lambda c: m[f"deploy/{c}/latency_ms_p50"])
+    from mlflow.tracking import MlflowClient
+
+    names = {a.path for a in MlflowClient(res.tracking_uri).list_artifacts(run.info.run_id)}
+    assert "deploy_candidates.csv" in names
 
 
 def test_bad_config_fails_before_work_with_one_line(run_cli):

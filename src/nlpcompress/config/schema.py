@@ -272,16 +272,43 @@ class MeasureConfig:
         )
 
 
+# The forms ``deploy=auto`` can choose among: eager PyTorch, torch.ao dynamic int8 Linear,
+# the fused ONNX Runtime fp32 graph and its ORT dynamic QInt8 quantization.
+DEPLOY_CANDIDATES = ("torch", "torch_int8", "onnxruntime", "onnxruntime_int8")
+
+
 @register_section("deploy")
 @dataclass(frozen=True)
 class DeployConfig:
-    """The runtime that the deployed form is exported to and timed on."""
+    """The runtime that the deployed form is exported to and timed on.
 
-    backend: Literal["torch", "onnxruntime"] = "torch"
+    ``backend=auto`` measures instead of assuming: every form in ``candidates`` that the model
+    allows is built, evaluated on the validation split and timed side by side, and the
+    fastest (batch-1 p50) whose validation accuracy is within ``max_acc_drop`` points of the
+    best candidate's is deployed (``deploy_candidates.csv``, tag ``deploy_backend``).
+    """
+
+    backend: Literal["torch", "onnxruntime", "auto"] = "torch"
     opset: int = 17
+    max_acc_drop: float = 0.3
+    candidates: list[str] = field(default_factory=lambda: list(DEPLOY_CANDIDATES))
 
     def __post_init__(self):
         check(self.opset >= 14, "opset", self.opset, "an ONNX opset >= 14")
+        check(self.max_acc_drop >= 0, "max_acc_drop", self.max_acc_drop, "accuracy points >= 0")
+        check(
+            len(self.candidates) >= 1,
+            "candidates",
+            self.candidates,
+            f"a non-empty list of {', '.join(DEPLOY_CANDIDATES)}",
+        )
+        for i, name in enumerate(self.candidates):
+            check(
+                name in DEPLOY_CANDIDATES,
+                f"candidates[{i}]",
+                name,
+                f"one of {', '.join(DEPLOY_CANDIDATES)}",
+            )
 
 
 @register_section("method")

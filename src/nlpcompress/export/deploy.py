@@ -144,6 +144,14 @@ def ort_predictor(path: Path, threads: int):
     return predict
 
 
+def predictor_of(deployed: Deployable, threads: int):
+    """What :func:`~nlpcompress.measure.accuracy.evaluate_splits` takes for ``deployed``: the
+    module itself, or an ONNX Runtime predictor of the file."""
+    if isinstance(deployed, OnnxDeployable):
+        return ort_predictor(deployed.path, threads)
+    return deployed.module
+
+
 def default_deploy(model: nn.Module, backend: str, workdir: Path, opset: int = 17) -> Deployable:
     """The model as is on torch; its fused fp32 ONNX export on onnxruntime."""
     if backend == "torch":

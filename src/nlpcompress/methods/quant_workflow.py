@@ -153,11 +153,11 @@ def quant_result(
         return qdeploy.simulated(model, backend_, workdir, opset)
 
     if int8:
-        form += (
-            " -> ORT QInt8 dynamic"
-            if backend == "onnxruntime"
-            else " -> torch.ao dynamic int8 Linear"
-        )
+        form += {
+            "onnxruntime": " -> ORT QInt8 dynamic",
+            "torch": " -> torch.ao dynamic int8 Linear",
+            "auto": " -> int8 kernels (deploy=auto picks the runtime)",
+        }[backend]
         # the runtime re-quantizes activations itself: also report the stored form's accuracy
         metrics = metrics | {
             f"stored_form/{k}": v

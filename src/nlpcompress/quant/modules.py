@@ -277,6 +277,16 @@ def quantized_modules(model: nn.Module) -> dict[str, QuantLinear | QuantEmbeddin
     return {n: m for n, m in model.named_modules() if isinstance(m, QuantLinear | QuantEmbedding)}
 
 
+def has_quantized_weights(model: nn.Module) -> bool:
+    """Whether any weight of ``model`` is already quantized: our wrappers, or torch.ao's
+    quantized Linear (re-quantizing such a model to int8 would stack two roundings)."""
+    from torch.ao.nn.quantized import dynamic as dynamic_quantized
+
+    return bool(quantized_modules(model)) or any(
+        isinstance(m, dynamic_quantized.Linear) for m in model.modules()
+    )
+
+
 def set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model

@@ -97,6 +97,35 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+# The CPU features that decide which kernels are fast here (measure/backend_choice.py chooses
+# by timing; these say why): AVX2 only, AVX-512, VNNI int8 dot products, AMX tiles.
+KERNEL_FLAGS = (
+    "avx2",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
+
+
+def cpu_flags(cpuinfo: str | None = None) -> str:
+    """The :data:`KERNEL_FLAGS` this CPU has, space-separated (``"none"`` if none or unknown)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    return " ".join(f for f in KERNEL_FLAGS if f in flags) or "none"
+
+
 def _rank_zero_write(fn):
     """DDP: only global rank 0 writes to the run; the other ranks' calls do nothing."""
 

@@ -85,13 +85,16 @@ def test_core_groups_exist():
         ("model.dropout=1.5", "model.dropout"),
         ("measure.threads=0", "measure.threads"),
         ("deploy.backend=tensorrt", "deploy.backend"),
+        ("deploy=auto deploy.candidates=[torch,tensorrt]", "deploy.candidates[1]"),
+        ("deploy=auto deploy.candidates=[]", "deploy.candidates"),
+        ("deploy=auto deploy.max_acc_drop=-1", "deploy.max_acc_drop"),
         ("method.name=nonsense", "method.name"),
         ("seed=abc", "seed"),
         ("+surprise=1", "surprise"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_key(compose_cfg, override, key):
-    raw = compose_cfg(["model=tiny_bert", "data=tiny", override])
+    raw = compose_cfg(["model=tiny_bert", "data=tiny", *override.split(" ")])
     with pytest.raises(ConfigError) as info:
         run_config(raw)
     message = str(info.value)

@@ -35,3 +35,14 @@ def test_an_existing_experiment_is_tagged_once_and_a_set_kind_is_kept(tmp_path):
     client.set_experiment_tag(old, view_key, "{}")  # an older nlpcompress's view is refreshed
     RunTracker(uri, "old")
     assert client.get_experiment(old).tags[view_key] == review_view_tags()[view_key]
+
+
+def test_cpu_flags_names_the_kernel_extensions_present_in_order():
+    from nlpcompress.tracking.run import cpu_flags
+
+    epyc = "processor: 0\nflags\t\t: fpu sse2 avx avx2 fma bmi2\n"
+    spr = "flags : fpu avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8\n"
+    assert cpu_flags(epyc) == "avx2"
+    assert cpu_flags(spr) == "avx2 avx512f avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16"
+    assert cpu_flags("flags : fpu sse2\n") == "none"
+    assert cpu_flags("") == "none"
