@@ -20,6 +20,7 @@ import hydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from nlpcompress.config import metric_names as names
 from nlpcompress.config.errors import ConfigError, DataError, ModelLoadError
 from nlpcompress.tracking.stores import remember_store
 
@@ -236,7 +237,7 @@ def _job_status(status: str, run_id: str | None = None) -> None:
 def objective_value(metrics: dict[str, float], cfg) -> float:
     """``cfg.objective`` of this run; +inf when the accuracy-drop bound is exceeded."""
     bound = cfg.objective_max_acc_drop
-    if bound is not None and metrics.get("test/acc_drop_vs_fp32", float("inf")) > bound:
+    if bound is not None and metrics.get(names.TEST_ACC_DROP, float("inf")) > bound:
         return float("inf")
     return float(metrics.get(cfg.objective, float("nan")))
 
@@ -292,9 +293,9 @@ def _preflight_failed(config: DictConfig) -> bool:
     """Run the preflight checks on ``config``; print the error line and say so if one fails."""
     from nlpcompress.tracking.preflight import WRITTEN_PATHS, check_run
 
-    names = (*WRITTEN_PATHS, "mlflow_dir")
+    keys = (*WRITTEN_PATHS, "mlflow_dir")
     # Only these keys are resolved: paths.run_dir needs Hydra's runtime, not set yet.
-    paths = {name: str(OmegaConf.select(config, f"paths.{name}")) for name in names}
+    paths = {name: str(OmegaConf.select(config, f"paths.{name}")) for name in keys}
     raw = OmegaConf.to_container(config.paths, resolve=False)
     try:
         check_run(paths, OmegaConf.select(config, "logger.tracking_uri"), raw)
@@ -323,20 +324,9 @@ _SWEEP_EXIT = 0
 
 
 def _print_summary(metrics: dict[str, float], tracker) -> None:
-    keys = [
-        "test/acc",
-        "test/f1",
-        "test/acc_drop_vs_fp32",
-        "size/bytes",
-        "size/ratio_vs_fp32",
-        "size/avg_bits",
-        "speed/latency_ms_p50",
-        "speed/speedup_vs_fp32",
-        "speed/speedup_vs_fp32_same_backend",
-    ]
     from nlpcompress.tracking.conventions import ui_hint
 
-    lines = [f"  {k:38s} {metrics[k]:.4g}" for k in keys if k in metrics]
+    lines = [f"  {k:38s} {metrics[k]:.4g}" for k in names.RUN_SUMMARY if k in metrics]
     print(
         f"\nMLflow run {tracker.run_id} ({tracker.tracking_uri}, experiment {tracker.experiment_name!r}):"
     )

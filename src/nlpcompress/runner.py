@@ -17,6 +17,7 @@ import lightning as L
 import torch
 from filelock import FileLock
 
+from nlpcompress.config import metric_names as names
 from nlpcompress.config.run import RunConfig
 from nlpcompress.data.datamodule import TextClassificationDataModule
 from nlpcompress.data.stats import split_token_stats
@@ -154,7 +155,7 @@ def run_baseline(
     tracker.set_tags(
         {"baseline_from_cache": str(baseline.from_cache).lower(), "baseline_key": baseline.key}
     )
-    tracker.log_metrics({f"fp32/{k}": v for k, v in baseline.metrics.items()})
+    tracker.log_metrics({f"{names.FP32_PREFIX}{k}": v for k, v in baseline.metrics.items()})
     return baseline
 
 
@@ -257,8 +258,9 @@ def derived_metrics(
     """Accuracy drops vs fp32, the method's derived metrics and the peak memory."""
     out: dict[str, float] = {}
     if baseline is not None:
-        out["test/acc_drop_vs_fp32"] = 100.0 * (baseline.metrics["test/acc"] - metrics["test/acc"])
-        out["val/acc_drop_vs_fp32"] = 100.0 * (baseline.metrics["val/acc"] - metrics["val/acc"])
+        fp32 = baseline.metrics
+        out[names.TEST_ACC_DROP] = 100.0 * (fp32[names.TEST_ACC] - metrics[names.TEST_ACC])
+        out[names.VAL_ACC_DROP] = 100.0 * (fp32[names.VAL_ACC] - metrics[names.VAL_ACC])
     if result.derived_metrics is not None:
         out |= result.derived_metrics(metrics | out)
     out["resources/peak_rss_mb"] = peak_rss_mb()
@@ -275,12 +277,12 @@ def log_run(
 ) -> None:
     """Metrics, tags (with the timing quality) and, with ``logger.log_model``, the model files."""
     tracker.log_metrics(metrics)
-    if "speed/load_avg_1m" in metrics:
+    if names.LOAD_AVG in metrics:
         # The run's own threads account for a load of about the core count (1-minute average).
-        busy = metrics["speed/load_avg_1m"] > 1.5 * (os.cpu_count() or 1)
+        busy = metrics[names.LOAD_AVG] > 1.5 * (os.cpu_count() or 1)
         result.tags.setdefault(
             "speed_quality",
-            f"noisy: load {metrics['speed/load_avg_1m']:.1f} on {os.cpu_count()} cores"
+            f"noisy: load {metrics[names.LOAD_AVG]:.1f} on {os.cpu_count()} cores"
             if busy
             else "ok",
         )
@@ -356,20 +358,20 @@ def speed_vs_baseline(deployed: Deployable, baseline: Baseline, cfg: RunConfig) 
     same = res["fp32_onnxruntime"] if "fp32_onnxruntime" in res else res["fp32_torch"]
     model, ref = res["model"], res["fp32_torch"]
     return {
-        "speed/latency_ms_p50": model.latency_ms_p50,
+        names.LATENCY_P50: model.latency_ms_p50,
         "speed/latency_ms_p90": model.latency_ms_p90,
         "speed/throughput": model.throughput,
         "speed/fp32_latency_ms_p50": ref.latency_ms_p50,
         "speed/fp32_throughput": ref.throughput,
-        "speed/speedup_vs_fp32": ref.latency_ms_p50 / model.latency_ms_p50,
+        names.SPEEDUP: ref.latency_ms_p50 / model.latency_ms_p50,
         "speed/throughput_speedup_vs_fp32": model.throughput / ref.throughput,
-        "speed/speedup_vs_fp32_same_backend": same.latency_ms_p50 / model.latency_ms_p50,
+        names.SPEEDUP_SAME_BACKEND: same.latency_ms_p50 / model.latency_ms_p50,
         "speed/threads": float(cfg.measure.threads),
         "speed/seq_length": float(cfg.measure.seq_length),
         "time/speed_measure_s": time.perf_counter() - start,
         # Other processes on the cores make torch's threads wait on each other: figures taken at a
         # load well above the core count are noisy (tag speed_quality says so).
-        "speed/load_avg_1m": load,
+        names.LOAD_AVG: load,
     } | {
         f"speed/{prefix}latency_ms_p50_seq{length}": p50[name]
         for length, p50 in by_length.items()

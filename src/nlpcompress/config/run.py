@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from nlpcompress.config import metric_names as names
 from nlpcompress.config.errors import ConfigError
 from nlpcompress.config.hashing import RESULT_NEUTRAL_KEYS, stable_hash
 from nlpcompress.config.schema import (
@@ -62,7 +63,7 @@ class RunConfig:
     method: Any
     seed: int = 42
     resume: bool = True
-    objective: str = "test/acc"
+    objective: str = names.TEST_ACC
     objective_max_acc_drop: float | None = None
     task_name: str = "run"
     sections: dict[str, Any] = field(default_factory=dict)

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nlpcompress.config import metric_names as names
 from nlpcompress.config.schema import MeasureConfig
 from nlpcompress.export.deploy import Deployable, predictor_of
 from nlpcompress.measure.accuracy import evaluate_splits
@@ -52,7 +53,7 @@ def measure_candidates(
     """Validation accuracy of each form, then all of them timed side by side."""
     accuracy = {
         name: 100.0
-        * evaluate_splits(predictor_of(form, measure.threads), datamodule, ("val",))["val/acc"]
+        * evaluate_splits(predictor_of(form, measure.threads), datamodule, ("val",))[names.VAL_ACC]
         for name, form in forms.items()
     }
     speed = compare(dict(forms), measure)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from nlpcompress.config import metric_names as names
 from nlpcompress.storage.format import ExportedArtifact, decode
 
 ENCODER_PREFIXES = ("encoder.layer.", ".encoder.layer.")
@@ -67,14 +68,14 @@ def size_metrics(
         enc.stored_bytes for name, enc in artifact.tensors.items() if is_encoder_tensor(name)
     )
     out = {
-        "size/bytes": float(artifact.bytes),
+        names.SIZE_BYTES: float(artifact.bytes),
         "size/params": float(params),
         "size/nonzero_params": float(nonzero),
-        "size/avg_bits": 8.0 * stored / max(1, params),
+        names.SIZE_AVG_BITS: 8.0 * stored / max(1, params),
         "size/encoder_bytes": float(encoder),
     }
     if fp32_bytes:
-        out["size/ratio_vs_fp32"] = artifact.bytes / fp32_bytes
+        out[names.SIZE_RATIO] = artifact.bytes / fp32_bytes
     if fp32_encoder_bytes:
         out["size/encoder_ratio_vs_fp32"] = encoder / fp32_encoder_bytes
     return out

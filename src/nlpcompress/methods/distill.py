@@ -16,6 +16,7 @@ import lightning as L
 from torch import nn
 from torch.utils.data import DataLoader
 
+from nlpcompress.config import metric_names as names
 from nlpcompress.config.errors import ConfigError
 from nlpcompress.distill.builders import export_bilstm
 from nlpcompress.distill.cache import (
@@ -64,9 +65,9 @@ def load_teacher(ctx: MethodContext, pair: PairConfig) -> tuple[nn.Module, str, 
             )
         teacher = load_model(stem)
         check_teacher_labels(teacher, ctx.datamodule.num_labels)
-        acc = evaluate_splits(teacher, ctx.datamodule, ("test",))["test/acc"]
+        acc = evaluate_splits(teacher, ctx.datamodule, ("test",))[names.TEST_ACC]
         return teacher, "ckpt-" + file_digest(stem.with_suffix(".safetensors")), acc
-    return ctx.baseline.model, ctx.baseline.key, ctx.baseline.metrics["test/acc"]
+    return ctx.baseline.model, ctx.baseline.key, ctx.baseline.metrics[names.TEST_ACC]
 
 
 def check_teacher_labels(teacher: nn.Module, num_labels: int) -> None:
@@ -241,11 +242,11 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
 
     def derived(measured: dict[str, float]) -> dict[str, float]:
         out = {}
-        if "test/acc" in measured and teacher_acc > 0:
-            out["test/acc_retention_vs_teacher"] = measured["test/acc"] / teacher_acc
-        if baseline_is_teacher and "speed/speedup_vs_fp32" in measured:
+        if names.TEST_ACC in measured and teacher_acc > 0:
+            out["test/acc_retention_vs_teacher"] = measured[names.TEST_ACC] / teacher_acc
+        if baseline_is_teacher and names.SPEEDUP in measured:
             # The runner times the fp32 baseline side by side, and the baseline is the teacher.
-            out["speed/speedup_vs_teacher"] = measured["speed/speedup_vs_fp32"]
+            out["speed/speedup_vs_teacher"] = measured[names.SPEEDUP]
         return out
 
     kind = (

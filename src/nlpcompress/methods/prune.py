@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nlpcompress.config import metric_names as names
 from nlpcompress.config.errors import ConfigError
 from nlpcompress.config.run import RunConfig
 from nlpcompress.export.deploy import Deployable, default_deploy
@@ -203,7 +204,7 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
     stem = ctx.run_dir / (ctx.stage.strip("/").replace("/", "_") + "_prune_layers").lstrip("_")
     for path in write_layer_sparsity(per_matrix, stem):
         ctx.tracker.log_artifact(path)
-    metrics["sparsity/actual"] = sparsity_of([m.weight.detach() for m in targets.values()])
+    metrics[names.SPARSITY_ACTUAL] = sparsity_of([m.weight.detach() for m in targets.values()])
     metrics["sparsity/target"] = p.target_sparsity
     metrics["sparsity/max_matrix"] = max(per_matrix.values())
     metrics["sparsity/min_matrix"] = min(per_matrix.values())
@@ -289,7 +290,7 @@ def run_structured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dict[
         "prune/params_ratio": after / before,
         "prune/layers": float(layers),
         # structured: the fraction of the Transformer layers' parameters removed
-        "sparsity/actual": 1.0 - encoder_after / encoder_before,
+        names.SPARSITY_ACTUAL: 1.0 - encoder_after / encoder_before,
     }
 
 
@@ -309,7 +310,7 @@ def run_prune(ctx: MethodContext) -> CompressedModel:
         materialized = True
     else:
         model, metrics = run_unstructured(ctx, p)
-        pattern = f"{p.n}:{p.m}" if p.kind == "nm" else f"{metrics['sparsity/actual']:.1%}"
+        pattern = f"{p.n}:{p.m}" if p.kind == "nm" else f"{metrics[names.SPARSITY_ACTUAL]:.1%}"
         form = f"{p.kind} sparse {pattern} (masked dense compute, sparse storage)" + (
             ", int8 values" if p.int8 else ""
         )

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
+from nlpcompress.config import metric_names as names
 from nlpcompress.config.hashing import is_result_neutral, stable_hash
 
 SUMMARY_TAG = "nlpcompress.summary"
@@ -22,15 +23,15 @@ PARENT_TAG = "mlflow.parentRunId"
 
 # report column -> (MLflow metric, scale)
 METRICS: dict[str, tuple[str, float]] = {
-    "test_acc": ("test/acc", 1.0),
-    "test_f1": ("test/f1", 1.0),
-    "acc_change_pp": ("test/acc_drop_vs_fp32", -1.0),  # change = -drop, in percentage points
-    "size_mb": ("size/bytes", 1e-6),
-    "size_ratio": ("size/ratio_vs_fp32", 1.0),
-    "latency_ms_p50": ("speed/latency_ms_p50", 1.0),
-    "speedup_vs_fp32": ("speed/speedup_vs_fp32", 1.0),
-    "sparsity_actual": ("sparsity/actual", 1.0),
-    "fp32_test_acc": ("fp32/test/acc", 1.0),
+    "test_acc": (names.TEST_ACC, 1.0),
+    "test_f1": (names.TEST_F1, 1.0),
+    "acc_change_pp": (names.TEST_ACC_DROP, -1.0),  # change = -drop, in percentage points
+    "size_mb": (names.SIZE_BYTES, 1e-6),
+    "size_ratio": (names.SIZE_RATIO, 1.0),
+    "latency_ms_p50": (names.LATENCY_P50, 1.0),
+    "speedup_vs_fp32": (names.SPEEDUP, 1.0),
+    "sparsity_actual": (names.SPARSITY_ACTUAL, 1.0),
+    "fp32_test_acc": (names.FP32_TEST_ACC, 1.0),
 }
 DESCRIPTORS = (
     "label",
@@ -76,9 +77,9 @@ def read_runs(
     """
     exp = client.get_experiment_by_name(experiment_name)
     if exp is None:
-        names = sorted(e.name for e in client.search_experiments())
+        existing = sorted(e.name for e in client.search_experiments())
         raise LookupError(
-            f"experiment {experiment_name!r} not found (experiments: {', '.join(names) or 'none'})"
+            f"experiment {experiment_name!r} not found (experiments: {', '.join(existing) or 'none'})"
         )
     query = " and ".join(f for f in ("attributes.status = 'FINISHED'", filter_string.strip()) if f)
     rows: list[dict[str, Any]] = []
@@ -212,7 +213,7 @@ def run_record(row: dict[str, Any]) -> dict[str, Any]:
     bits = _number(params.get("quant.bits"))
     quant_form = _first(params.get("quant.form"), "" if math.isnan(bits) else "int")
     prune_kind = _first(params.get("prune.kind"))
-    sparsity_actual = _number(metrics.get("sparsity/actual"))
+    sparsity_actual = _number(metrics.get(names.SPARSITY_ACTUAL))
     # Structured pruning is configured by head/FFN fractions, so its sparsity is the measured one.
     if prune_kind == "structured" and not math.isnan(sparsity_actual):
         sparsity = sparsity_actual

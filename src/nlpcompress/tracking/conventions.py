@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from nlpcompress.config import metric_names
+
 MLFLOW_USER = "mlflow.user"
 MLFLOW_SOURCE_NAME = "mlflow.source.name"
 MLFLOW_SOURCE_TYPE = "mlflow.source.type"
@@ -45,14 +47,7 @@ MAX_COMMAND_CHARS = 5000
 SHARED_VIEW_TAG_PREFIX = "mlflow.sharedViewState."
 SHARED_VIEW_QUERY = "viewStateShareKey"
 REVIEW_VIEW_KEY = "nlpcompress-review"
-REVIEW_METRICS = (
-    "test/acc",
-    "test/acc_drop_vs_fp32",
-    "size/ratio_vs_fp32",
-    "size/bytes",
-    "speed/speedup_vs_fp32",
-    "speed/latency_ms_p50",
-)
+REVIEW_METRICS = metric_names.REVIEW
 REVIEW_TAGS = ("method", "materialized", "speed_quality", "form")
 
 
@@ -146,7 +141,7 @@ def review_view_state() -> dict:
         "selectedColumns": attributes + metrics + tags,
         "columnOrder": first + rest + attributes,
         "columnWidths": {**dict.fromkeys(metrics, 150), _column("attributes", "Dataset"): 180},
-        "orderByKey": _column("metrics", "test/acc"),
+        "orderByKey": _column("metrics", metric_names.TEST_ACC),
         "orderByAsc": False,
     }
 

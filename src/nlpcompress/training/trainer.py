@@ -10,6 +10,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from nlpcompress.config import metric_names as names
 from nlpcompress.config.schema import TrainerConfig
 from nlpcompress.training.step_timer import StepTimer
 
@@ -18,7 +19,7 @@ def best_checkpoint_callback(folder: Path) -> ModelCheckpoint:
     """Keeps the single best checkpoint by ``val/acc``."""
     return ModelCheckpoint(
         dirpath=str(folder),
-        monitor="val/acc",
+        monitor=names.VAL_ACC,
         mode="max",
         save_top_k=1,
         filename="best",
