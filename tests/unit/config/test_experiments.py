@@ -63,3 +63,13 @@ def test_unknown_pipeline_stage_is_reported_under_stages(compose_cfg):
     )
     with pytest.raises(ConfigError, match=r"pipeline.stages='foo'; allowed: compression methods"):
         run_config(raw)
+
+
+def test_the_compact_preset_runs_unchanged_on_a_local_file(compose_cfg, tmp_path):
+    """Issue 12: the headline preset takes any labelled file through data=local."""
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\ngood film,pos\nbad film,neg\n", encoding="utf-8")
+    cfg = run_config(compose_cfg(["experiment=compact_minilm", "data=local", f"data.path={data}"]))
+    assert cfg.method.name == "pipeline" and cfg.deploy.backend == "auto"
+    assert cfg.data.name == "local"
+    assert list(cfg.measure.seq_lengths) == [16, 64, 128, 256]
