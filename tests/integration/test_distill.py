@@ -75,40 +75,38 @@ def test_logit_kd_end_to_end_with_teacher_cache(run_cli, tmp_path):
     )
 
 
-def test_intermediate_distillation_into_a_narrower_student(run_cli):
-    run = _finished(
-        run_cli([*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=intermediate"])
+def test_intermediate_minilm_and_hidden_distillation_into_a_narrower_student(run_cli):
+    # one process, three jobs (each CLI process pays seconds of imports)
+    res = run_cli(
+        [*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=intermediate,minilm,hidden"],
+        multirun=True,
     )
-    m = run.data.metrics
-    for part in ("kd", "hidden", "attention", "embedding"):
-        assert f"train/loss_{part}" in m, part
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = {r.data.params["distill.name"]: r for r in res.runs}
+    assert {r.info.status for r in runs.values()} == {"FINISHED"}
+
     # TinyBERT's two stages: attention maps are not cached, so the teacher runs every step of
     # the intermediate stage; the prediction stage reads its logits from the cache
+    m = runs["intermediate"].data.metrics
+    for part in ("kd", "hidden", "attention", "embedding"):
+        assert f"train/loss_{part}" in m, part
     steps = m["distill/steps"]
     assert steps > 0
     assert m["distill/teacher_forward_calls"] == pytest.approx(steps // 2, abs=1)
-    assert run.data.tags["distill.layer_map"] == "1"
+    assert runs["intermediate"].data.tags["distill.layer_map"] == "1"
 
-
-def test_minilm_value_relation_distillation_in_two_stages(run_cli):
-    run = _finished(
-        run_cli([*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=minilm"])
-    )
-    m = run.data.metrics
+    # MiniLM: attention distributions and value relations, then logit KD
+    m = runs["minilm"].data.metrics
     for part in ("kd", "attention", "value"):
         assert f"train/loss_{part}" in m, part
     assert "train/loss_hidden" not in m
     assert 0 < m["distill/teacher_forward_calls"] < m["distill/steps"]
 
-
-def test_hidden_states_come_from_the_cache(run_cli):
-    run = _finished(
-        run_cli([*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=hidden"])
-    )
-    m = run.data.metrics
+    # hidden states come from the cache: no teacher pass during training
+    m = runs["hidden"].data.metrics
     assert "train/loss_hidden" in m and "train/loss_embedding" in m
     assert m["distill/teacher_forward_calls"] == 0
-    assert run.data.tags["distill.teacher_cache"] == "logits+hidden[1]+embeddings"
+    assert runs["hidden"].data.tags["distill.teacher_cache"] == "logits+hidden[1]+embeddings"
 
 
 def test_bilstm_student_no_kd_control_and_stored_format(run_cli, tmp_path):

@@ -82,10 +82,15 @@ def test_qat_int4_end_to_end_round_trip(run_cli):
     assert max(len(torch.unique(g)) for g in w.reshape(-1, 32)) <= 16
 
 
-def test_binary_qat_is_smallest(run_cli):
-    res = run_cli([*TINY, "method=qat", "quant=binary", "method.max_steps=2"])
+def test_binary_qat_is_smallest_and_distils_from_the_fp32_baseline(run_cli):
+    # one process, two jobs: plain binary QAT and binary QAT with KD from the fp32 baseline
+    res = run_cli(
+        [*TINY, "method=qat", "quant=binary", "method.max_steps=3", "method.distill=false,true"],
+        multirun=True,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
-    (run,) = res.runs
+    runs = {r.data.params["method.distill"]: r for r in res.runs}
+    run, kd = runs["False"], runs["True"]
     m = run.data.metrics
     assert m["quant/avg_linear_bits"] == 1.0
     assert m["size/ratio_vs_fp32"] < 0.15  # tiny_bert is embedding-heavy: 4-bit embeddings dominate
@@ -93,6 +98,14 @@ def test_binary_qat_is_smallest(run_cli):
 
     w = load_model(_model_stem(res, run)).bert.encoder.layer[1].output.dense.weight.detach()
     assert all(len(torch.unique(row.abs())) == 1 for row in w)  # exactly +/- alpha per row
+
+    from mlflow.tracking import MlflowClient
+
+    hidden = MlflowClient(res.tracking_uri).get_metric_history(kd.info.run_id, "train/kd_hidden")
+    assert len(hidden) >= 1 and all(h.value > 0 for h in hidden)
+    assert kd.data.metrics["quant/avg_linear_bits"] == 1.0
+    no_kd = MlflowClient(res.tracking_uri).get_metric_history(run.info.run_id, "train/kd_hidden")
+    assert not no_kd
 
 
 def test_bits_sweep_sizes_shrink(run_cli):
@@ -161,17 +174,3 @@ def test_mixed_precision_allocates_and_compares_training(run_cli):
     assert (
         lines[0].startswith("layer,params") and len(lines) == 1 + 2 * 6 + 1
     )  # 2 layers x 6 Linear + pooler
-
-
-def test_binary_qat_distils_from_the_fp32_baseline(run_cli):
-    res = run_cli(
-        [*TINY, "method=qat", "quant=binary", "method.max_steps=3", "method.distill=true"]
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    (run,) = res.runs
-    assert run.data.params["method.distill"] == "True"
-    from mlflow.tracking import MlflowClient
-
-    hidden = MlflowClient(res.tracking_uri).get_metric_history(run.info.run_id, "train/kd_hidden")
-    assert len(hidden) >= 1 and all(h.value > 0 for h in hidden)
-    assert run.data.metrics["quant/avg_linear_bits"] == 1.0
