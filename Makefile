@@ -39,7 +39,7 @@ baseline: $(STAMP) ## fine-tune MiniLM-L6 on Rotten Tomatoes (cached), measure i
 
 # One pytest-xdist worker per core (`-n auto`); ARGS="-n 0" runs it in one process.
 test: $(STAMP) lint ## ruff, then the test suite (CPU, one worker per core)
-	$(PY) -m pytest -q -n auto --durations=10 $(ARGS)
+	$(PY) -m pytest -q -n auto --durations=30 $(ARGS)
 
 test-fast: $(STAMP) ## unit tests only
 	$(PY) -m pytest -q -m "not slow and not integration" $(ARGS)
