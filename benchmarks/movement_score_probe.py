@@ -4,7 +4,7 @@ shot, and compare with random and magnitude masks of the same per-matrix sparsit
 Trains movement scores (Adam, lr 1e-2; weights AdamW, lr 3e-5) for ``--steps`` steps on SST-2
 sentences starting from a cached fine-tuned MiniLM-L6 baseline, then evaluates, with no
 recovery training, masks that keep the same fraction of every matrix by: the movement scores
-(per matrix, per row, per column), random scores, and ``|W|``. The figures quoted in
+(per matrix, per row, per column, and the inverted ranking), random scores, and ``|W|``. The figures quoted in
 ``experiments/movement_pruning.md`` come from this script.
 
     .venv/bin/python benchmarks/movement_score_probe.py outputs/cache/baselines/<key>/model
@@ -90,6 +90,9 @@ def main() -> None:
         "movement (per matrix)": lambda s, w, f: topk_mask(s, f),
         "movement (per row)": lambda s, w, f: torch.stack([topk_mask(r, f) for r in s]),
         "movement (per column)": lambda s, w, f: torch.stack([topk_mask(c, f) for c in s.T]).T,
+        # the opposite ranking: prune the weights that moved *away* from zero; if this beat
+        # random, the scores would rank by importance with the wrong sign
+        "movement inverted": lambda s, w, f: topk_mask(-s, f),
         "random": lambda s, w, f: topk_mask(torch.randn_like(s), f),
         "magnitude": lambda s, w, f: topk_mask(w.abs(), f),
     }

@@ -348,10 +348,15 @@ def test_report_filter_no_log_and_summary_runs_ignored(fixture_store, tmp_path, 
                 "--no-log",
                 "--filter",
                 "params.method.name = 'qat'",
+                "--paired",
+                "quant.bits",
             ]
         )
         == 0
     )
+    # int4 and binary differ in quant.form too, so no pair: said, and the files still written
+    assert (out / "paired.md").read_text().startswith("No paired runs")
+    assert (out / "paired.csv").is_file()
     with open(out / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     # Among the two QAT configurations alone: both on the size front, only int4 on the latency one.

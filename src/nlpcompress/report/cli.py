@@ -96,6 +96,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="register the Pareto-optimal runs' logged models in the MLflow Model Registry",
     )
     parser.add_argument(
+        "--paired",
+        default=None,
+        metavar="KEY",
+        help="also compare the runs that differ only in config KEY, paired by seed "
+        "(e.g. quant.lsq, distill.alpha): paired.md / paired.csv",
+    )
+    parser.add_argument(
+        "--paired-order",
+        default=None,
+        metavar="A,B",
+        help="the values of --paired KEY in order, the first being the reference (default: sorted)",
+    )
+    parser.add_argument(
         "--register-name",
         default=None,
         help="registered model name for --register-best (default: <experiment>-pareto)",
@@ -273,6 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     for axis in result.pareto:
         labels = pareto_labels(result.table, axis)
         print(f"\nPareto-optimal (accuracy vs {axis}): {', '.join(labels) or '-'}")
+    if args.paired:
+        from nlpcompress.report.paired import format_paired, paired_differences, write_paired
+
+        order = args.paired_order.split(",") if args.paired_order else None
+        paired = paired_differences(runs_df, args.paired, order=order)
+        print(f"\nPaired by seed ({args.paired}):\n{format_paired(paired)}")
+        result.files.update(write_paired(paired, args.out))
     print(f"\nWrote {', '.join(str(p) for p in result.files.values())}")
     if not args.no_log:
         run_id = log_summary_run(client, args.experiment, result, args.filter)

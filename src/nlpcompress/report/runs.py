@@ -234,7 +234,9 @@ def run_record(row: dict[str, Any]) -> dict[str, Any]:
         "data": _first(params.get("data.name"), tags.get("data")),
         "bits": bits,
         "quant_form": quant_form,
-        "bits_label": bits_label(bits, quant_form),
+        # learned (LSQ) steps name themselves: "int2 LSQ" beside "int2" (fixed min/max steps)
+        "bits_label": bits_label(bits, quant_form)
+        + (" LSQ" if str(params.get("quant.lsq", "")).lower() == "true" else ""),
         "prune_kind": prune_kind,
         "sparsity": sparsity,
         "teacher": teacher,

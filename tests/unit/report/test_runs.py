@@ -141,6 +141,19 @@ def test_run_record_sparsity_pair_and_pipeline_labels():
         _row("b", {"method.name": "qat", "quant.bits": "1", "quant.form": "binary"})
     )
     assert binary["bits_label"] == "binary"
+    lsq = run_record(
+        _row(
+            "l", {"method.name": "qat", "quant.bits": "2", "quant.form": "int", "quant.lsq": "True"}
+        )
+    )
+    assert lsq["label"] == "qat int2 LSQ"
+    ste = run_record(
+        _row(
+            "s",
+            {"method.name": "qat", "quant.bits": "2", "quant.form": "int", "quant.lsq": "False"},
+        )
+    )
+    assert ste["label"] == "qat int2"
     assert run_record(_row("f", {"method.name": "baseline"}))["label"] == "fp32 baseline"
 
 
