@@ -14,6 +14,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from tests.cli_fork import run_forked
+
 ROOT = Path(__file__).resolve().parents[1]
 # Tests never reach a hub: hub-only presets must fail fast and clearly, not retry for minutes.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -71,8 +73,14 @@ def run_cli_process(
     experiment: str = "nlpcompress",
     env: dict | None = None,
     cache_dir: str | Path | None = None,
+    fresh: bool = False,
 ) -> CliResult:
-    """Run ``python -m nlpcompress`` in a fresh process with outputs under ``out_dir``.
+    """Run ``python -m nlpcompress`` in its own process with outputs under ``out_dir``.
+
+    The process is forked from a per-worker server that has the heavy imports done
+    (:mod:`tests.cli_fork`), unless ``fresh``, an ``env`` is given (read at import time), or
+    the overrides start processes from ``sys.argv`` (launchers, DDP): those get a new
+    interpreter.
 
     The tokenization and baseline caches are shared across tests (``NLPCOMPRESS_TEST_CACHE``,
     default ``outputs/test-cache``) so a baseline is fine-tuned once per session.
@@ -97,12 +105,23 @@ def run_cli_process(
         **(env or {}),
     }
     full_env.pop("MLFLOW_TRACKING_URI", None)
-    done = subprocess.run(
-        args, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
-    )
+    if fresh or env or _starts_processes(overrides):
+        done = subprocess.run(
+            args, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=full_env
+        )
+    else:  # the same command in a child of a worker that has the imports done (cli_fork.py)
+        done = run_forked(args[3:], full_env, ROOT, timeout)
     uri = f"sqlite:///{Path(out_dir).resolve() / 'mlflow' / 'mlflow.db'}"
     runs = mlflow_runs(uri, experiment) if (Path(out_dir) / "mlflow" / "mlflow.db").exists() else []
     return CliResult(done.returncode, done.stdout, done.stderr, runs, uri)
+
+
+def _starts_processes(overrides: list[str]) -> bool:
+    """Launchers and DDP re-run ``sys.argv`` or pickle the task: give them a new interpreter."""
+    return any(
+        o.startswith(("hydra/launcher", "trainer=ddp", "trainer=cpu_ddp", "trainer.devices"))
+        for o in overrides
+    )
 
 
 @pytest.fixture
