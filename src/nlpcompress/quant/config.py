@@ -34,6 +34,8 @@ class QuantConfig:
         act_percentile: percentile for ``act_calibration=percentile``.
         calib_batches: training batches used to calibrate activation ranges.
         lsq: learn the weight step sizes during QAT (symmetric int form only).
+        lsq_init: LSQ's first step per group: ``lsq`` the paper's ``s_0 = 2 mean|w| / sqrt(Q_P)``,
+            ``minmax`` the fixed-step grid's ``max|w| / Q_P``.
         budget_bits: average Linear bits for the sensitivity-based allocation, or null.
         candidate_bits: the widths the allocation may choose from.
         sensitivity_batches: validation batches used to measure per-layer sensitivity.
@@ -56,6 +58,7 @@ class QuantConfig:
     act_percentile: float = 99.99
     calib_batches: int = 8
     lsq: bool = False
+    lsq_init: Literal["lsq", "minmax"] = "lsq"
     budget_bits: float | None = None
     candidate_bits: list[int] = field(default_factory=lambda: [2, 4, 8])
     sensitivity_batches: int = 4

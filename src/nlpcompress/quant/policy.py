@@ -30,7 +30,15 @@ def spec_for(cfg: QuantConfig, module: nn.Module, bits: int, from_policy: bool) 
     if from_policy and bits != cfg.bits:
         form = "binary" if bits == 1 else ("fixed_point" if cfg.form == "fixed_point" else "int")
     if form == "int":
-        return WeightSpec("int", bits, cfg.symmetric, cfg.granularity, cfg.group_size, lsq=cfg.lsq)
+        return WeightSpec(
+            "int",
+            bits,
+            cfg.symmetric,
+            cfg.granularity,
+            cfg.group_size,
+            lsq=cfg.lsq,
+            lsq_init=cfg.lsq_init,
+        )
     if form == "fixed_point":
         return WeightSpec("fixed_point", bits, True, "per_tensor", None, cfg.frac_bits)
     return WeightSpec(form, bits, True, "per_channel", None)

@@ -236,3 +236,21 @@ def test_pruned_then_quantized_export_is_smaller_and_round_trips(tmp_path):
     # 2 layers x (4 * 32*32 + 2 * 32*64) int8 weights, half zero: 1/8 + 1/2 byte each, not 1
     saved = sum(dense_t[n].stored_bytes - sparse_t[n].stored_bytes for n in names)
     assert saved == pytest.approx(2 * (4 * 32 * 32 + 2 * 32 * 64) * 3 / 8, abs=16)
+
+
+def test_lsq_initial_step_is_the_papers_or_the_minmax_one_per_group():
+    from nlpcompress.quant.modules import lsq_initial_scale
+
+    w = torch.tensor([[0.1, -0.3, 0.2, 0.6], [1.0, 0.0, -0.5, 0.5]])
+    paper = lsq_initial_scale(w, WeightSpec("int", 2, granularity="per_group", group_size=2))
+    # 2 bits, symmetric: Q_P = 1, s_0 = 2 mean|w| per group of 2
+    expected = torch.tensor([[[0.4], [0.8]], [[1.0], [1.0]]])
+    torch.testing.assert_close(paper, expected)
+    minmax = lsq_initial_scale(
+        w, WeightSpec("int", 4, granularity="per_channel", lsq_init="minmax")
+    )
+    torch.testing.assert_close(minmax, torch.tensor([[[0.6 / 7]], [[1.0 / 7]]]))
+    four = lsq_initial_scale(w, WeightSpec("int", 4, granularity="per_channel"))
+    torch.testing.assert_close(four, torch.tensor([[[2 * 0.3 / 7**0.5]], [[2 * 0.5 / 7**0.5]]]))
+    q = QuantLinear(nn.Linear(4, 2), WeightSpec("int", 2, lsq=True))
+    assert q.weight_quantizer.scale.shape == (2,)
