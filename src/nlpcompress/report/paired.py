@@ -56,8 +56,23 @@ def paired_differences(
     runs = select_runs(runs_df)
     cells: dict[str, dict[str, dict[str, float]]] = {}  # group -> value -> seed -> metric
     labels: dict[tuple[str, str], str] = {}  # (group, value) -> run label
-    for row in runs.to_dict("records"):
-        params = {k[len("params.") :]: v for k, v in row.items() if k.startswith("params.")}
+    records = runs.to_dict("records")
+    # a param that only some runs have (added by a later version, e.g. quant.lsq_init) cannot
+    # tell them apart: group on the params every run has
+    shared = (
+        set.intersection(
+            *(
+                {k for k, v in row.items() if k.startswith("params.") and _present(v)}
+                for row in records
+            )
+        )
+        if records
+        else set()
+    )
+    for row in records:
+        params = {
+            k[len("params.") :]: v for k, v in row.items() if k in shared or k == f"params.{key}"
+        }
         value = params.get(key)
         x = _number(row.get(f"metrics.{metric}"))
         if not _present(value) or math.isnan(x):

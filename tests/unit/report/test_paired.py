@@ -63,3 +63,11 @@ def test_no_pairs_says_so():
     table = paired_differences(_runs(), "prune.sparsity")
     assert table.empty
     assert format_paired(table).startswith("No paired runs")
+
+
+def test_a_param_only_newer_runs_have_does_not_split_the_pairs():
+    runs = _runs()
+    newer = runs["params.quant.lsq"] == "True"
+    runs.loc[newer, "params.quant.lsq_init"] = "lsq"
+    table = paired_differences(runs, "quant.lsq")
+    assert table[table["comparison"] == "qat int2"].iloc[0]["pairs"] == 3
