@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from nlpcompress.export import quant as qdeploy
-from nlpcompress.export.deploy import Deployable, TorchDeployable
+from nlpcompress.export.deploy import Deployable
 
 log = logging.getLogger(__name__)
 DeployFn = Callable[[str, Path], Deployable]
@@ -63,9 +63,6 @@ def candidate_forms(
             forms[name] = qdeploy.ort_int8(torch_module(), folder, opset)
         else:
             raise ValueError(f"unknown deploy candidate {name!r}")
-    for name, form in forms.items():
-        if name.startswith("torch") and not isinstance(form, TorchDeployable):
-            raise TypeError(f"candidate {name} is not a torch form: {form}")
     return forms
 
 

@@ -57,22 +57,17 @@ def paired_differences(
     cells: dict[str, dict[str, dict[str, float]]] = {}  # group -> value -> seed -> metric
     labels: dict[tuple[str, str], str] = {}  # (group, value) -> run label
     records = runs.to_dict("records")
-    # a param that only some runs have (added by a later version, e.g. quant.lsq_init) cannot
-    # tell them apart: group on the params every run has
-    shared = (
-        set.intersection(
-            *(
-                {k for k, v in row.items() if k.startswith("params.") and _present(v)}
-                for row in records
-            )
-        )
-        if records
-        else set()
-    )
+    # A param that only some runs of a method have (added by a later version, e.g.
+    # quant.lsq_init) cannot tell them apart: within each method, group on the params all its
+    # runs have. Methods are kept apart, since one may drop another's knobs (`~method.x`).
+    shared: dict[str, set[str]] = {}
     for row in records:
-        params = {
-            k[len("params.") :]: v for k, v in row.items() if k in shared or k == f"params.{key}"
-        }
+        present = {k for k, v in row.items() if k.startswith("params.") and _present(v)}
+        method = str(row.get("params.method.name", ""))
+        shared[method] = shared[method] & present if method in shared else present
+    for row in records:
+        kept = shared[str(row.get("params.method.name", ""))] | {f"params.{key}"}
+        params = {k[len("params.") :]: v for k, v in row.items() if k in kept}
         value = params.get(key)
         x = _number(row.get(f"metrics.{metric}"))
         if not _present(value) or math.isnan(x):

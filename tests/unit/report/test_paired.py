@@ -71,3 +71,23 @@ def test_a_param_only_newer_runs_have_does_not_split_the_pairs():
     runs.loc[newer, "params.quant.lsq_init"] = "lsq"
     table = paired_differences(runs, "quant.lsq")
     assert table[table["comparison"] == "qat int2"].iloc[0]["pairs"] == 3
+
+
+def test_a_knob_another_method_lacks_still_separates_its_runs():
+    """PTQ runs have no method.learning_rate: QAT runs at two learning rates must not pair."""
+    rows = [
+        _row(
+            f"{lr}{lsq}",
+            QAT | {"method.learning_rate": lr, "quant.lsq": lsq, "seed": "1"},
+            {"test/acc": acc},
+        )
+        for lr, lsq, acc in (("1e-4", "False", 0.80), ("1e-3", "True", 0.90))
+    ]
+    rows.append(
+        _row(
+            "p",
+            {"method.name": "ptq", "quant.bits": "2", "quant.lsq": "False", "seed": "1"},
+            {"test/acc": 0.6},
+        )
+    )
+    assert paired_differences(pd.DataFrame(rows), "quant.lsq").empty
