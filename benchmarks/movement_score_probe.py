@@ -4,7 +4,7 @@ shot, and compare with random and magnitude masks of the same per-matrix sparsit
 Trains movement scores (Adam, lr 1e-2; weights AdamW, lr 3e-5) for ``--steps`` steps on SST-2
 sentences starting from a cached fine-tuned MiniLM-L6 baseline, then evaluates, with no
 recovery training, masks that keep the same fraction of every matrix by: the movement scores
-(per matrix, per row, per column, and the inverted ranking), random scores, and ``|W|``. The figures quoted in
+(per matrix, per row, per column, the inverted ranking and |S|), random scores, and ``|W|``. The figures quoted in
 ``experiments/movement_pruning.md`` come from this script.
 
     .venv/bin/python benchmarks/movement_score_probe.py outputs/cache/baselines/<key>/model
@@ -93,6 +93,9 @@ def main() -> None:
         # the opposite ranking: prune the weights that moved *away* from zero; if this beat
         # random, the scores would rank by importance with the wrong sign
         "movement inverted": lambda s, w, f: topk_mask(-s, f),
+        # prune the scores nearest zero, keep both tails: if this beats random, |S| ranks by
+        # sensitivity (a consistent gradient sign), whatever the direction of the movement
+        "movement |S|": lambda s, w, f: topk_mask(s.abs(), f),
         "random": lambda s, w, f: topk_mask(torch.randn_like(s), f),
         "magnitude": lambda s, w, f: topk_mask(w.abs(), f),
     }

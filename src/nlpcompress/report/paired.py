@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from nlpcompress.config import metric_names as names
-from nlpcompress.report.runs import _number, _present, config_group, run_record, select_runs
+from nlpcompress.report.runs import as_number, config_group, is_present, run_record, select_runs
 
 COLUMNS = [
     "comparison",
@@ -62,15 +62,15 @@ def paired_differences(
     # runs have. Methods are kept apart, since one may drop another's knobs (`~method.x`).
     shared: dict[str, set[str]] = {}
     for row in records:
-        present = {k for k, v in row.items() if k.startswith("params.") and _present(v)}
+        present = {k for k, v in row.items() if k.startswith("params.") and is_present(v)}
         method = str(row.get("params.method.name", ""))
         shared[method] = shared[method] & present if method in shared else present
     for row in records:
         kept = shared[str(row.get("params.method.name", ""))] | {f"params.{key}"}
         params = {k[len("params.") :]: v for k, v in row.items() if k in kept}
         value = params.get(key)
-        x = _number(row.get(f"metrics.{metric}"))
-        if not _present(value) or math.isnan(x):
+        x = as_number(row.get(f"metrics.{metric}"))
+        if not is_present(value) or math.isnan(x):
             continue
         group = config_group({k: v for k, v in params.items() if k != key})
         cells.setdefault(group, {}).setdefault(str(value), {})[str(params.get("seed", ""))] = x

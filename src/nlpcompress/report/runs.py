@@ -131,7 +131,8 @@ def select_runs(runs_df: pd.DataFrame, include_nested: bool = False) -> pd.DataF
     return runs_df[keep].reset_index(drop=True)
 
 
-def _present(value: Any) -> bool:
+def is_present(value: Any) -> bool:
+    """False for the empties an MLflow frame holds (None, NaN, '', 'None', 'null', 'nan')."""
     if value is None:
         return False
     if isinstance(value, float) and math.isnan(value):
@@ -139,16 +140,17 @@ def _present(value: Any) -> bool:
     return str(value) not in ("", "None", "null", "nan")
 
 
-def _number(value: Any) -> float:
+def as_number(value: Any) -> float:
+    """The value as a float; NaN where it is absent or not a number."""
     try:
-        return float(value) if _present(value) else math.nan
+        return float(value) if is_present(value) else math.nan
     except (TypeError, ValueError):
         return math.nan
 
 
 def _first(*values: Any) -> str:
     """The first present value as a string ('' if none)."""
-    return next((str(v) for v in values if _present(v)), "")
+    return next((str(v) for v in values if is_present(v)), "")
 
 
 def config_group(params: dict[str, Any]) -> str:
@@ -157,13 +159,13 @@ def config_group(params: dict[str, Any]) -> str:
     kept = {
         k: str(v)
         for k, v in params.items()
-        if _present(v) and k != "seed" and not is_result_neutral(k)
+        if is_present(v) and k != "seed" and not is_result_neutral(k)
     }
     return stable_hash(kept, length=12)
 
 
 def _stages(value: Any) -> str:
-    if not _present(value):
+    if not is_present(value):
         return ""
     try:
         stages = json.loads(str(value).replace("'", '"'))
@@ -197,7 +199,7 @@ def kd_label(params: dict[str, Any]) -> str:
     name = _first(params.get("distill.name"))
     if not name:
         return ""
-    weights = [_number(params.get(key)) for key in KD_WEIGHT_KEYS]
+    weights = [as_number(params.get(key)) for key in KD_WEIGHT_KEYS]
     if all(w == 0 for w in weights if not math.isnan(w)) and not math.isnan(weights[0]):
         return "no KD"
     return name
@@ -206,19 +208,19 @@ def kd_label(params: dict[str, Any]) -> str:
 def run_record(row: dict[str, Any]) -> dict[str, Any]:
     """One run (a ``search_runs`` row as a dict) as a report row: descriptors and metrics."""
     params = {k[len("params.") :]: v for k, v in row.items() if k.startswith("params.")}
-    tags = {k[len("tags.") :]: v for k, v in row.items() if k.startswith("tags.") and _present(v)}
+    tags = {k[len("tags.") :]: v for k, v in row.items() if k.startswith("tags.") and is_present(v)}
     metrics = {k[len("metrics.") :]: v for k, v in row.items() if k.startswith("metrics.")}
 
     method = _first(params.get("method.name"), tags.get("method"), "?")
-    bits = _number(params.get("quant.bits"))
+    bits = as_number(params.get("quant.bits"))
     quant_form = _first(params.get("quant.form"), "" if math.isnan(bits) else "int")
     prune_kind = _first(params.get("prune.kind"))
-    sparsity_actual = _number(metrics.get(names.SPARSITY_ACTUAL))
+    sparsity_actual = as_number(metrics.get(names.SPARSITY_ACTUAL))
     # Structured pruning is configured by head/FFN fractions, so its sparsity is the measured one.
     if prune_kind == "structured" and not math.isnan(sparsity_actual):
         sparsity = sparsity_actual
     else:
-        sparsity = _number(tags.get("sparsity", params.get("prune.sparsity")))
+        sparsity = as_number(tags.get("sparsity", params.get("prune.sparsity")))
     teacher = _first(tags.get("teacher"), params.get("pair.teacher"))
     student = _first(tags.get("student"), params.get("pair.student.name"))
     pair = _first(tags.get("pair"), params.get("pair.name"))
@@ -250,7 +252,7 @@ def run_record(row: dict[str, Any]) -> dict[str, Any]:
         "speed_noisy": str(tags.get("speed_quality", "")).startswith("noisy"),
     }
     for column, (key, scale) in METRICS.items():
-        record[column] = _number(metrics.get(key)) * scale
+        record[column] = as_number(metrics.get(key)) * scale
     record["label"] = run_label(record)
     return record
 
@@ -296,7 +298,7 @@ def run_records(runs_df: pd.DataFrame, progress: bool | None = None) -> pd.DataF
 def _join_unique(values: pd.Series) -> str:
     seen = []
     for v in values:
-        if _present(v) and str(v) not in seen:
+        if is_present(v) and str(v) not in seen:
             seen.append(str(v))
     return ",".join(seen)
 
