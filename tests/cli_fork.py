@@ -56,6 +56,9 @@ def _child(argv: list[str], env: dict[str, str], cwd: str, out: str, err: str) -
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
+    from tests.mlflow_template import install
+
+    install()  # new SQLite stores from the migrated template, as in the test process
     for fd, path in ((1, out), (2, err)):
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(target, fd)

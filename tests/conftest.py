@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from tests import mlflow_template
 from tests.cli_fork import run_forked
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +30,19 @@ os.environ.setdefault(
     str(Path(tempfile.gettempdir()) / f"nlpcompress-test-stores-{os.getpid()}.txt"),
 )
 CONF = ROOT / "conf"
+# New SQLite stores start as a copy of one migrated empty store (tests/mlflow_template.py):
+# ~3 s of Alembic migrations saved per store, and nearly every integration test makes one.
+os.environ.setdefault(
+    mlflow_template.ENV,
+    str(
+        mlflow_template.ensure_template(
+            mlflow_template.template_path(
+                Path(os.environ.get("NLPCOMPRESS_TEST_CACHE", str(ROOT / "outputs" / "test-cache")))
+            )
+        )
+    ),
+)
+mlflow_template.install()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -13,10 +13,13 @@ def test_minilm_rotten_tomatoes_learns_well_above_chance(run_cli):
             "model=minilm_l6",
             "data=rotten_tomatoes",
             "method=baseline",
-            "trainer.max_steps=100",
-            "trainer.val_check_interval=100",
+            # 80 steps of 16 sentences of <= 32 tokens (most snippets are shorter): 76.5% test on
+            # the AVX2 machine in 164 s alone; 100 x 32 x 48 tokens gave 80.1% in 345 s.
+            "trainer.max_steps=80",
+            "trainer.val_check_interval=80",
             "trainer.enable_progress_bar=false",
-            "data.max_length=48",
+            "data.batch_size=16",
+            "data.max_length=32",
             "measure.latency_iters=10",
             "measure.throughput_iters=2",
             "measure.rounds=1",
