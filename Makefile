@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml constraints.txt assets.txt
 	# torch first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
 	$(PIP) install -q "$$(grep '^torch==' constraints.txt | sed 's/+cpu//')"
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
-	# Team tracking server driver (`make server`) and the submitit (SLURM) launcher.
-	$(PIP) install -q -c constraints.txt -e ".[server,submitit]"
+	# Team tracking server driver (`make server`), the submitit (SLURM) launcher and OpenVINO
+	# (a deploy=auto candidate).
+	$(PIP) install -q -c constraints.txt -e ".[server,submitit,openvino]"
 	# Ray launcher: hydra-ray-launcher declares cloudpickle<3, the pinned joblib needs cloudpickle>=3;
 	# its launcher works with cloudpickle 3, hence --no-deps for the plugin alone.
 	$(PIP) install -q -c constraints.txt "ray==2.60.0"

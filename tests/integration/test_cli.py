@@ -96,10 +96,14 @@ def test_deploy_auto_and_seq_lengths_time_every_form_side_by_side(run_cli):
         assert m[f"speed/latency_ms_p50_seq{length}"] > 0
         assert m[f"speed/fp32_latency_ms_p50_seq{length}"] > 0
     assert "speed/latency_ms_p50_seq4096" not in m  # beyond tiny_bert's 512 positions: skipped
-    candidates = ["torch", "torch_int8", "onnxruntime", "onnxruntime_int8"]
+    from nlpcompress.export.candidates import openvino_installed
+
+    assert openvino_installed()  # `make install` installs the .[openvino] extra
+    candidates = ["torch", "torch_int8", "onnxruntime", "onnxruntime_int8", "openvino"]
     assert tags["deploy_candidates"] == ",".join(candidates)
     assert tags["deploy_backend"] in candidates
-    assert m["deploy/candidates"] == 4.0
+    assert m["deploy/candidates"] == 5.0
+    assert m["deploy/openvino/latency_ms_p50"] > 0
     chosen = tags["deploy_backend"]
     best = max(m[f"deploy/{c}/val_acc"] for c in candidates)
     assert m[f"deploy/{chosen}/val_acc"] >= best - 0.3

@@ -274,7 +274,7 @@ class MeasureConfig:
 
 # The forms ``deploy=auto`` can choose among: eager PyTorch, torch.ao dynamic int8 Linear,
 # the fused ONNX Runtime fp32 graph and its ORT dynamic QInt8 quantization.
-DEPLOY_CANDIDATES = ("torch", "torch_int8", "onnxruntime", "onnxruntime_int8")
+DEPLOY_CANDIDATES = ("torch", "torch_int8", "onnxruntime", "onnxruntime_int8", "openvino")
 
 
 @register_section("deploy")

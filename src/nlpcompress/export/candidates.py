@@ -4,20 +4,24 @@
   structured pruning or the int8 kernels of int8 QAT; otherwise the model as is);
 * ``onnxruntime``: the method's ONNX Runtime form (the fused fp32 graph by default);
 * ``torch_int8``: ``torch.ao`` dynamic int8 Linear of the torch form;
-* ``onnxruntime_int8``: ORT dynamic QInt8 of the torch form's fused graph.
+* ``onnxruntime_int8``: ORT dynamic QInt8 of the torch form's fused graph;
+* ``openvino``: the torch form's unfused fp32 ONNX graph on OpenVINO's CPU plugin, when the
+  ``openvino`` package is installed (``pip install -e .[openvino]``).
 
 The two int8 forms re-quantize the weights, so they are built only for a model whose weights
-are not already quantized (a quantized model's own deploy already picks its kernels).
+are not already quantized (a quantized model's own deploy already picks its kernels). The
+OpenVINO form runs an fp32 graph, so a quantized model skips it too.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from nlpcompress.export import quant as qdeploy
-from nlpcompress.export.deploy import Deployable
+from nlpcompress.export.deploy import Deployable, OnnxDeployable, export_onnx
 
 log = logging.getLogger(__name__)
 DeployFn = Callable[[str, Path], Deployable]
@@ -55,15 +59,29 @@ def candidate_forms(
         folder = _folder(workdir, name)
         if name in ("torch", "onnxruntime"):
             forms[name] = deploy(name, folder)
+        elif name == "openvino" and not openvino_installed():
+            log.info("deploy=auto: skipping openvino, not installed (pip install -e .[openvino])")
         elif not requantize:
             log.info("deploy=auto: skipping %s, the model's weights are already quantized", name)
         elif name == "torch_int8":
             forms[name] = qdeploy.torch_int8(torch_module())
         elif name == "onnxruntime_int8":
             forms[name] = qdeploy.ort_int8(torch_module(), folder, opset)
+        elif name == "openvino":
+            module = torch_module()  # OpenVINO reads the plain graph, not ORT's fused operators
+            path = export_onnx(module, folder / "model.onnx", opset=opset, fuse=False)
+            forms[name] = OnnxDeployable(path, backend="openvino")
         else:
             raise ValueError(f"unknown deploy candidate {name!r}")
+    if torch_form is not None:  # forms rebuilt from the torch form take the ids it accepts
+        for form in forms.values():
+            form.vocab_size = form.vocab_size or torch_form.vocab_size
     return forms
+
+
+def openvino_installed() -> bool:
+    """Whether the optional ``openvino`` runtime can be imported."""
+    return importlib.util.find_spec("openvino") is not None
 
 
 def _folder(workdir: Path, name: str) -> Path:

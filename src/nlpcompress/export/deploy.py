@@ -36,7 +36,8 @@ class TorchDeployable:
 
 @dataclass
 class OnnxDeployable:
-    """An ONNX file timed by ONNX Runtime in fresh processes (``vocab_size`` as above)."""
+    """An ONNX file run by ``backend`` (``onnxruntime``, or ``openvino``: OpenVINO's CPU plugin
+    reading the same file), timed in fresh processes (``vocab_size`` as above)."""
 
     path: Path
     backend: str = "onnxruntime"
@@ -144,10 +145,29 @@ def ort_predictor(path: Path, threads: int):
     return predict
 
 
+def openvino_predictor(path: Path, threads: int):
+    """Batch -> logits through OpenVINO's CPU plugin (in-process use)."""
+    import numpy as np
+
+    from nlpcompress.measure.openvino_worker import compile_model, input_names
+
+    compiled = compile_model(str(path), threads)
+    names = input_names(compiled)
+    output = compiled.output(0)
+
+    def predict(batch):
+        feed = {n: batch[n].numpy().astype(np.int64) for n in names}
+        return torch.from_numpy(np.array(compiled(feed)[output]))
+
+    return predict
+
+
 def predictor_of(deployed: Deployable, threads: int):
     """What :func:`~nlpcompress.measure.accuracy.evaluate_splits` takes for ``deployed``: the
-    module itself, or an ONNX Runtime predictor of the file."""
+    module itself, or a predictor of the file on its runtime (ONNX Runtime or OpenVINO)."""
     if isinstance(deployed, OnnxDeployable):
+        if deployed.backend == "openvino":
+            return openvino_predictor(deployed.path, threads)
         return ort_predictor(deployed.path, threads)
     return deployed.module
 

@@ -11,19 +11,22 @@ import sys
 import time
 
 
-def synthetic_feed(session, batch: int, seq: int, seed: int, vocab: int = 30000) -> dict:
+def synthetic_feed(
+    input_names: list[str], batch: int, seq: int, seed: int, vocab: int = 30000
+) -> dict:
+    """Random token ids in ``[min(1000, vocab // 2), vocab)``, an all-ones mask, zero types."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     feed = {}
-    for inp in session.get_inputs():
-        if "mask" in inp.name:
-            feed[inp.name] = np.ones((batch, seq), dtype=np.int64)
-        elif "type" in inp.name:
-            feed[inp.name] = np.zeros((batch, seq), dtype=np.int64)
+    for name in input_names:
+        if "mask" in name:
+            feed[name] = np.ones((batch, seq), dtype=np.int64)
+        elif "type" in name:
+            feed[name] = np.zeros((batch, seq), dtype=np.int64)
         else:
             low = min(1000, vocab // 2)
-            feed[inp.name] = rng.integers(low, vocab, size=(batch, seq), dtype=np.int64)
+            feed[name] = rng.integers(low, vocab, size=(batch, seq), dtype=np.int64)
     return feed
 
 
@@ -36,7 +39,7 @@ def main(argv: list[str]) -> None:
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    feed = synthetic_feed(session, batch, seq, seed, vocab)
+    feed = synthetic_feed([i.name for i in session.get_inputs()], batch, seq, seed, vocab)
     for _ in range(warmup):
         session.run(None, feed)
     times = []

@@ -2,8 +2,9 @@
 
 Candidates are timed in alternating rounds (reference, candidate, reference, ...), after a
 warm-up, back to back. Torch modules run in this process with a fixed thread count; ONNX
-models run in a fresh process per round (``measure.ort_worker``), so ORT's spinning threads
-never overlap a torch timing. Inputs are synthetic token ids of the configured length with
+models run in a fresh process per round (``measure.ort_worker``, or ``measure.openvino_worker``
+for an ONNX file deployed on OpenVINO), so a runtime's spinning threads never overlap a torch
+timing. Inputs are synthetic token ids of the configured length with
 a full attention mask, drawn from ``[min(1000, V/2), V)`` with ``V`` = 30000 or the
 deployable's ``vocab_size`` when smaller (a pruned vocabulary).
 
@@ -27,6 +28,11 @@ from nlpcompress.config.schema import MeasureConfig
 from nlpcompress.export.deploy import Deployable, OnnxDeployable, TorchDeployable
 
 SYNTHETIC_VOCAB = 30000
+# the fresh-process timer of each runtime that runs an ONNX file
+ONNX_WORKERS = {
+    "onnxruntime": "nlpcompress.measure.ort_worker",
+    "openvino": "nlpcompress.measure.openvino_worker",
+}
 
 
 @dataclass
@@ -80,11 +86,12 @@ def time_onnx(
     iters: int,
     seed: int = 0,
     vocab: int = SYNTHETIC_VOCAB,
+    runtime: str = "onnxruntime",
 ) -> list[float]:
     cmd = [
         sys.executable,
         "-m",
-        "nlpcompress.measure.ort_worker",
+        ONNX_WORKERS[runtime],
         str(path),
         str(batch),
         str(seq),
@@ -107,7 +114,9 @@ def _time(dep: Deployable, batch: int, seq: int, cfg: MeasureConfig, iters: int)
     warmup = cfg.warmup if batch == 1 else min(cfg.warmup, 2)
     vocab = min(SYNTHETIC_VOCAB, dep.vocab_size or SYNTHETIC_VOCAB)
     if isinstance(dep, OnnxDeployable):
-        return time_onnx(dep.path, batch, seq, cfg.threads, warmup, iters, vocab=vocab)
+        return time_onnx(
+            dep.path, batch, seq, cfg.threads, warmup, iters, vocab=vocab, runtime=dep.backend
+        )
     return time_torch(dep.module, synthetic_inputs(batch, seq, vocab=vocab), warmup, iters)
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 from torch.ao.nn.quantized import dynamic as dynamic_quantized
 
+from nlpcompress.export import candidates as candidates_module
 from nlpcompress.export.candidates import candidate_forms
 from nlpcompress.export.deploy import OnnxDeployable, TorchDeployable, default_deploy, predictor_of
 from nlpcompress.quant.modules import has_quantized_weights
 from tests.tiny_bert import make_tiny_bert
 
-ALL = ["torch", "torch_int8", "onnxruntime", "onnxruntime_int8"]
+ALL = ["torch", "torch_int8", "onnxruntime", "onnxruntime_int8", "openvino"]
 
 
 def _batch():
@@ -34,6 +35,9 @@ def test_every_candidate_is_built_and_close_to_the_model(tmp_path):
     )
     assert isinstance(forms["onnxruntime"], OnnxDeployable)
     assert forms["onnxruntime_int8"].path.name == "model_int8.onnx"
+    # OpenVINO reads the plain (unfused) fp32 graph: no ORT contrib operator in it
+    assert forms["openvino"].backend == "openvino"
+    assert forms["openvino"].path.parent.name == "openvino"
     # int8 weights: the ORT int8 file is well under the fp32 graph's bytes
     assert forms["onnxruntime_int8"].file_bytes < 0.6 * forms["onnxruntime"].file_bytes
     batch = _batch()
@@ -60,4 +64,29 @@ def test_a_quantized_model_gets_no_second_int8_rounding(tmp_path):
         tmp_path,
         requantize=False,
     )
-    assert list(forms) == ["torch", "onnxruntime"]
+    assert list(forms) == ["torch", "onnxruntime"]  # openvino runs an fp32 graph: skipped too
+
+
+def test_openvino_is_skipped_with_a_line_when_not_installed(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(candidates_module, "openvino_installed", lambda: False)
+    model = make_tiny_bert()
+    with caplog.at_level("INFO"):
+        forms = candidate_forms(
+            lambda backend, folder: default_deploy(model, backend, folder),
+            ["torch", "openvino"],
+            tmp_path,
+        )
+    assert list(forms) == ["torch"]
+    assert "skipping openvino, not installed (pip install -e .[openvino])" in caplog.text
+
+
+def test_forms_rebuilt_from_the_torch_form_accept_its_pruned_vocabulary(tmp_path):
+    model = make_tiny_bert()
+
+    def deploy(backend, folder):
+        form = default_deploy(model, backend, folder)
+        form.vocab_size = 77  # as vocabulary pruning's deploy says
+        return form
+
+    forms = candidate_forms(deploy, ALL, tmp_path)
+    assert {name: form.vocab_size for name, form in forms.items()} == dict.fromkeys(ALL, 77)
