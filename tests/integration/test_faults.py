@@ -94,10 +94,27 @@ def _popen(overrides, out, multirun=False):
         *overrides,
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env["PYTHONFAULTHANDLER"] = "1"  # a hang is reported with its stacks (_exit_code)
     env.pop("MLFLOW_TRACKING_URI", None)
     return subprocess.Popen(
         args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+
+
+def _exit_code(proc, timeout=120):
+    """``proc``'s exit code; past ``timeout`` s it is killed and the test fails with its output."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: every thread's stack to stdout
+        try:
+            output = proc.communicate(timeout=20)[0] or ""
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output = proc.communicate()[0] or ""
+        raise AssertionError(
+            f"still running {timeout} s after the signal:\n{output[-6000:]}"
+        ) from None
 
 
 def _wait_training(out, proc, timeout=240, skip=()):
@@ -134,7 +151,7 @@ def test_interrupt_mid_training_ends_the_run_killed_and_exits_non_zero(tmp_path,
     proc = _popen([*LONG_QAT, "trainer.max_steps=4000", "method.max_epochs=400"], out)
     _wait_training(out, proc)
     proc.send_signal(sig)
-    code = proc.wait(timeout=120)
+    code = _exit_code(proc)
     assert code != 0
     if sig == signal.SIGTERM:
         assert code == 143
@@ -161,7 +178,7 @@ def test_sigkill_then_resume_reaps_the_dead_run(tmp_path):
     assert run.info.status == "KILLED" and "process gone" in run.data.tags["error"]
     assert run.data.tags["pid"].isdigit() and run.data.tags["host"]
     again.send_signal(signal.SIGTERM)
-    assert again.wait(timeout=120) == 143
+    assert _exit_code(again) == 143
     assert _statuses(out) == Counter({"KILLED": 2})
 
 
