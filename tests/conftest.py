@@ -32,16 +32,15 @@ os.environ.setdefault(
 CONF = ROOT / "conf"
 # New SQLite stores start as a copy of one migrated empty store (tests/mlflow_template.py):
 # ~3 s of Alembic migrations saved per store, and nearly every integration test makes one.
-os.environ.setdefault(
-    mlflow_template.ENV,
-    str(
-        mlflow_template.ensure_template(
-            mlflow_template.template_path(
-                Path(os.environ.get("NLPCOMPRESS_TEST_CACHE", str(ROOT / "outputs" / "test-cache")))
-            )
-        )
-    ),
-)
+
+
+def shared_test_cache() -> Path:
+    """The tokenization/baseline cache shared by the tests (``NLPCOMPRESS_TEST_CACHE``)."""
+    return Path(os.environ.get("NLPCOMPRESS_TEST_CACHE", str(ROOT / "outputs" / "test-cache")))
+
+
+template = mlflow_template.ensure_template(mlflow_template.template_path(shared_test_cache()))
+os.environ.setdefault(mlflow_template.ENV, str(template))
 mlflow_template.install()
 
 
@@ -99,9 +98,7 @@ def run_cli_process(
     The tokenization and baseline caches are shared across tests (``NLPCOMPRESS_TEST_CACHE``,
     default ``outputs/test-cache``) so a baseline is fine-tuned once per session.
     """
-    cache = cache_dir or os.environ.get(
-        "NLPCOMPRESS_TEST_CACHE", str(ROOT / "outputs" / "test-cache")
-    )
+    cache = cache_dir or shared_test_cache()
     args = (
         [sys.executable, "-m", "nlpcompress"]
         + (["-m"] if multirun else [])

@@ -326,17 +326,17 @@ def size_and_layers(
     return size_metrics(artifact, fp32_bytes, records, fp32_encoder)
 
 
-def fp32_onnx(baseline: Baseline, cfg: RunConfig) -> OnnxDeployable:
-    """The baseline's fused fp32 ONNX export, cached next to the baseline."""
+def fp32_onnx(baseline: Baseline, cfg: RunConfig, runtime: str = "onnxruntime") -> OnnxDeployable:
+    """The baseline's fused fp32 ONNX export (cached next to the baseline), run by ``runtime``."""
     path = baseline.folder / f"fp32_opset{cfg.deploy.opset}.onnx"
     with FileLock(str(path) + ".lock"):
         if not path.is_file():
             export_onnx(baseline.model, path, opset=cfg.deploy.opset)
-    return OnnxDeployable(path)
+    return OnnxDeployable(path, runtime)
 
 
 def speed_vs_baseline(deployed: Deployable, baseline: Baseline, cfg: RunConfig) -> dict[str, Any]:
-    """Time the deployed form and the PyTorch fp32 baseline side by side (and fp32 on ORT).
+    """Time the deployed form and the PyTorch fp32 baseline side by side (and fp32 on the deployed ONNX runtime).
 
     With ``measure.seq_lengths``, also their batch-1 p50 latency at each length.
     """
@@ -345,7 +345,8 @@ def speed_vs_baseline(deployed: Deployable, baseline: Baseline, cfg: RunConfig) 
         "model": deployed,
     }
     if isinstance(deployed, OnnxDeployable):
-        candidates["fp32_onnxruntime"] = fp32_onnx(baseline, cfg)
+        # the same-runtime reference: the fp32 file on the runtime the model is deployed on
+        candidates["fp32_same_runtime"] = fp32_onnx(baseline, cfg, deployed.backend)
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     res = compare(candidates, cfg.measure)
@@ -355,7 +356,7 @@ def speed_vs_baseline(deployed: Deployable, baseline: Baseline, cfg: RunConfig) 
         timed_lengths(cfg, baseline),
     )
     load = max(load_before, os.getloadavg()[0])
-    same = res["fp32_onnxruntime"] if "fp32_onnxruntime" in res else res["fp32_torch"]
+    same = res["fp32_same_runtime"] if "fp32_same_runtime" in res else res["fp32_torch"]
     model, ref = res["model"], res["fp32_torch"]
     return {
         names.LATENCY_P50: model.latency_ms_p50,

@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 from filelock import FileLock
 
-from tests.conftest import ROOT, TINY, mlflow_runs, run_cli_process
+from tests.conftest import ROOT, TINY, mlflow_runs, run_cli_process, shared_test_cache
 
 pytestmark = pytest.mark.integration
 FAST = [*TINY, "method=baseline", "measure.enabled=false"]
@@ -89,7 +89,7 @@ def _popen(overrides, out, multirun=False):
     args = [sys.executable, "-m", "nlpcompress", *(["-m"] if multirun else [])]
     args += [
         f"paths.output_dir={out}",
-        f"paths.cache_dir={ROOT / 'outputs' / 'test-cache'}",
+        f"paths.cache_dir={shared_test_cache()}",
         "logger.experiment_name=nlpcompress",
         *overrides,
     ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from transformers import AutoTokenizer
 
 from nlpcompress.models.assets import package_folder
 from nlpcompress.storage.format import load_model, read_artifact
-from tests.conftest import ROOT, TINY
+from tests.conftest import TINY, shared_test_cache
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +26,7 @@ def _model_folder(res, run) -> Path:
 
 
 def _baseline(run):
-    cache = os.environ.get("NLPCOMPRESS_TEST_CACHE", str(ROOT / "outputs" / "test-cache"))
-    return load_model(Path(cache) / "baselines" / run.data.tags["baseline_key"] / "model")
+    return load_model(shared_test_cache() / "baselines" / run.data.tags["baseline_key"] / "model")
 
 
 def test_vocab_prune_end_to_end_on_onnxruntime(run_cli):

@@ -5,7 +5,7 @@
 * ``onnxruntime``: the method's ONNX Runtime form (the fused fp32 graph by default);
 * ``torch_int8``: ``torch.ao`` dynamic int8 Linear of the torch form;
 * ``onnxruntime_int8``: ORT dynamic QInt8 of the torch form's fused graph;
-* ``openvino``: the torch form's unfused fp32 ONNX graph on OpenVINO's CPU plugin, when the
+* ``openvino``: the ``onnxruntime`` form's fp32 file run by OpenVINO's CPU plugin, when the
   ``openvino`` package is installed (``pip install -e .[openvino]``).
 
 The two int8 forms re-quantize the weights, so they are built only for a model whose weights
@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from nlpcompress.export import quant as qdeploy
-from nlpcompress.export.deploy import Deployable, OnnxDeployable, export_onnx
+from nlpcompress.export.deploy import Deployable, OnnxDeployable
 
 log = logging.getLogger(__name__)
 DeployFn = Callable[[str, Path], Deployable]
@@ -68,9 +68,9 @@ def candidate_forms(
         elif name == "onnxruntime_int8":
             forms[name] = qdeploy.ort_int8(torch_module(), folder, opset)
         elif name == "openvino":
-            module = torch_module()  # OpenVINO reads the plain graph, not ORT's fused operators
-            path = export_onnx(module, folder / "model.onnx", opset=opset, fuse=False)
-            forms[name] = OnnxDeployable(path, backend="openvino")
+            # the same file as the ORT form: OpenVINO's ONNX reader takes ORT's fused operators
+            ort_form = forms.get("onnxruntime") or deploy("onnxruntime", folder)
+            forms[name] = OnnxDeployable(ort_form.path, "openvino", ort_form.vocab_size)
         else:
             raise ValueError(f"unknown deploy candidate {name!r}")
     if torch_form is not None:  # forms rebuilt from the torch form take the ids it accepts

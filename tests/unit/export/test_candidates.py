@@ -35,9 +35,9 @@ def test_every_candidate_is_built_and_close_to_the_model(tmp_path):
     )
     assert isinstance(forms["onnxruntime"], OnnxDeployable)
     assert forms["onnxruntime_int8"].path.name == "model_int8.onnx"
-    # OpenVINO reads the plain (unfused) fp32 graph: no ORT contrib operator in it
+    # OpenVINO runs the ORT form's fused fp32 file itself (no second export)
     assert forms["openvino"].backend == "openvino"
-    assert forms["openvino"].path.parent.name == "openvino"
+    assert forms["openvino"].path == forms["onnxruntime"].path
     # int8 weights: the ORT int8 file is well under the fp32 graph's bytes
     assert forms["onnxruntime_int8"].file_bytes < 0.6 * forms["onnxruntime"].file_bytes
     batch = _batch()
