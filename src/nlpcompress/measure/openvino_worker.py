@@ -1,16 +1,16 @@
 """Time an ONNX model on OpenVINO's CPU plugin in a fresh process (as ``ort_worker`` for ORT).
 
-Usage: ``python -m nlpcompress.measure.openvino_worker MODEL.onnx BATCH SEQ THREADS WARMUP ITERS SEED [VOCAB]``;
-prints one JSON line ``{"ms": [...]}``. Imports openvino and numpy only.
+Usage: ``python -m nlpcompress.measure.openvino_worker MODEL.onnx THREADS SEED VOCAB JOBS``
+(the arguments and the printed ``{"ms": [[...], ...]}`` of ``ort_worker``). Imports openvino
+and numpy only.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 
-from nlpcompress.measure.ort_worker import synthetic_feed
+from nlpcompress.measure.ort_worker import parse_args, time_jobs
 
 
 def compile_model(path: str, threads: int):
@@ -26,19 +26,11 @@ def input_names(compiled) -> list[str]:
 
 
 def main(argv: list[str]) -> None:
-    path, batch, seq, threads, warmup, iters, seed = argv[0], *map(int, argv[1:7])
-    vocab = int(argv[7]) if len(argv) > 7 else 30000
+    path, threads, seed, vocab, jobs = parse_args(argv)
     compiled = compile_model(path, threads)
     request = compiled.create_infer_request()
-    feed = synthetic_feed(input_names(compiled), batch, seq, seed, vocab)
-    for _ in range(warmup):
-        request.infer(feed)
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        request.infer(feed)
-        times.append((time.perf_counter() - start) * 1000.0)
-    print(json.dumps({"ms": times}))
+    names = input_names(compiled)
+    print(json.dumps({"ms": time_jobs(request.infer, names, jobs, seed, vocab)}))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 """Time an ONNX model in a fresh process (ORT's spinning threads would disturb torch timing).
 
-Usage: ``python -m nlpcompress.measure.ort_worker MODEL.onnx BATCH SEQ THREADS WARMUP ITERS SEED [VOCAB]``;
-prints one JSON line ``{"ms": [...]}``. Imports onnxruntime and numpy only.
+Usage: ``python -m nlpcompress.measure.ort_worker MODEL.onnx THREADS SEED VOCAB JOBS``, where
+``JOBS`` is a JSON list of ``[batch, seq, warmup, iters]``; prints one JSON line
+``{"ms": [[...], ...]}``, one list of per-call milliseconds per job, in order. One process
+times every shape of one round (batch-1 latency and batch-B throughput, or each sequence
+length), so the session is built once per round, not once per shape. Imports onnxruntime
+and numpy only.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 
 
 def synthetic_feed(
@@ -30,24 +35,45 @@ def synthetic_feed(
     return feed
 
 
+def parse_args(argv: list[str]) -> tuple[str, int, int, int, list[list[int]]]:
+    """``MODEL THREADS SEED VOCAB JOBS`` -> (path, threads, seed, vocab, jobs)."""
+    path, threads, seed, vocab = argv[0], *map(int, argv[1:4])
+    jobs = json.loads(argv[4])
+    return path, threads, seed, vocab, jobs
+
+
+def time_jobs(
+    run: Callable[[dict], object],
+    input_names: list[str],
+    jobs: list[list[int]],
+    seed: int,
+    vocab: int,
+) -> list[list[float]]:
+    """Per job ``[batch, seq, warmup, iters]``: ``warmup`` untimed calls, then ``iters`` timed."""
+    out = []
+    for batch, seq, warmup, iters in jobs:
+        feed = synthetic_feed(input_names, batch, seq, seed, vocab)
+        for _ in range(warmup):
+            run(feed)
+        times = []
+        for _ in range(iters):
+            start = time.perf_counter()
+            run(feed)
+            times.append((time.perf_counter() - start) * 1000.0)
+        out.append(times)
+    return out
+
+
 def main(argv: list[str]) -> None:
     import onnxruntime as ort
 
-    path, batch, seq, threads, warmup, iters, seed = argv[0], *map(int, argv[1:7])
-    vocab = int(argv[7]) if len(argv) > 7 else 30000
+    path, threads, seed, vocab, jobs = parse_args(argv)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    feed = synthetic_feed([i.name for i in session.get_inputs()], batch, seq, seed, vocab)
-    for _ in range(warmup):
-        session.run(None, feed)
-    times = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        session.run(None, feed)
-        times.append((time.perf_counter() - start) * 1000.0)
-    print(json.dumps({"ms": times}))
+    names = [i.name for i in session.get_inputs()]
+    print(json.dumps({"ms": time_jobs(lambda f: session.run(None, f), names, jobs, seed, vocab)}))
 
 
 if __name__ == "__main__":

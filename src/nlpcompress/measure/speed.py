@@ -2,8 +2,8 @@
 
 Candidates are timed in alternating rounds (reference, candidate, reference, ...), after a
 warm-up, back to back. Torch modules run in this process with a fixed thread count; ONNX
-models run in a fresh process per round (``measure.ort_worker``, or ``measure.openvino_worker``
-for an ONNX file deployed on OpenVINO), so a runtime's spinning threads never overlap a torch
+models run in a fresh process per round, which times every shape of that round
+(``measure.ort_worker``, or ``measure.openvino_worker`` for an ONNX file deployed on OpenVINO), so a runtime's spinning threads never overlap a torch
 timing. Inputs are synthetic token ids of the configured length with
 a full attention mask, drawn from ``[min(1000, V/2), V)`` with ``V`` = 30000 or the
 deployable's ``vocab_size`` when smaller (a pruned vocabulary).
@@ -79,27 +79,26 @@ def time_torch(
 
 def time_onnx(
     path,
-    batch: int,
-    seq: int,
+    jobs: list[tuple[int, int, int, int]],
     threads: int,
-    warmup: int,
-    iters: int,
     seed: int = 0,
     vocab: int = SYNTHETIC_VOCAB,
     runtime: str = "onnxruntime",
-) -> list[float]:
+) -> list[list[float]]:
+    """Time ``path`` in one fresh process of ``runtime``'s worker, one list of ms per job.
+
+    Args:
+        jobs: ``(batch, seq, warmup, iters)`` each, timed in this order by the one session.
+    """
     cmd = [
         sys.executable,
         "-m",
         ONNX_WORKERS[runtime],
         str(path),
-        str(batch),
-        str(seq),
         str(threads),
-        str(warmup),
-        str(iters),
         str(seed),
         str(vocab),
+        json.dumps([list(job) for job in jobs]),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -109,15 +108,22 @@ def time_onnx(
     return json.loads(done.stdout.strip().splitlines()[-1])["ms"]
 
 
-def _time(dep: Deployable, batch: int, seq: int, cfg: MeasureConfig, iters: int) -> list[float]:
-    # A batch of 32 is ~20x a batch of 1: two warm-up calls do for it what ten do at batch 1.
-    warmup = cfg.warmup if batch == 1 else min(cfg.warmup, 2)
+def _time(
+    dep: Deployable, shapes: list[tuple[int, int, int]], cfg: MeasureConfig
+) -> list[list[float]]:
+    """Per ``(batch, seq, iters)`` of ``shapes``, the per-call ms; an ONNX file in one process."""
     vocab = min(SYNTHETIC_VOCAB, dep.vocab_size or SYNTHETIC_VOCAB)
+    # A batch of 32 is ~20x a batch of 1: two warm-up calls do for it what ten do at batch 1.
+    jobs = [
+        (batch, seq, cfg.warmup if batch == 1 else min(cfg.warmup, 2), iters)
+        for batch, seq, iters in shapes
+    ]
     if isinstance(dep, OnnxDeployable):
-        return time_onnx(
-            dep.path, batch, seq, cfg.threads, warmup, iters, vocab=vocab, runtime=dep.backend
-        )
-    return time_torch(dep.module, synthetic_inputs(batch, seq, vocab=vocab), warmup, iters)
+        return time_onnx(dep.path, jobs, cfg.threads, vocab=vocab, runtime=dep.backend)
+    return [
+        time_torch(dep.module, synthetic_inputs(batch, seq, vocab=vocab), warmup, iters)
+        for batch, seq, warmup, iters in jobs
+    ]
 
 
 def compare(
@@ -139,10 +145,13 @@ def compare(
         for r in range(cfg.rounds):
             names = list(candidates) if r % 2 == 0 else list(reversed(candidates))
             for name in names:
-                lat[name] += _time(candidates[name], 1, cfg.seq_length, cfg, per_round)
-                thr[name] += _time(
-                    candidates[name], cfg.throughput_batch, cfg.seq_length, cfg, thr_round
-                )
+                shapes = [
+                    (1, cfg.seq_length, per_round),
+                    (cfg.throughput_batch, cfg.seq_length, thr_round),
+                ]
+                one, many = _time(candidates[name], shapes, cfg)
+                lat[name] += one
+                thr[name] += many
     finally:
         torch.set_num_threads(previous)
     return {
@@ -175,18 +184,17 @@ def latency_by_length(
     previous = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     per_round = max(5, cfg.latency_iters // (2 * cfg.rounds))
-    out: dict[int, dict[str, float]] = {}
+    lat = {seq: {n: [] for n in candidates} for seq in lengths}
     try:
-        for seq in lengths:
-            lat: dict[str, list[float]] = {n: [] for n in candidates}
-            for r in range(cfg.rounds):
-                names = list(candidates) if r % 2 == 0 else list(reversed(candidates))
-                for name in names:
-                    lat[name] += _time(candidates[name], 1, seq, cfg, per_round)
-            out[seq] = {n: percentile(v, 50) for n, v in lat.items()}
+        for r in range(cfg.rounds):
+            names = list(candidates) if r % 2 == 0 else list(reversed(candidates))
+            for name in names:
+                timed = _time(candidates[name], [(1, seq, per_round) for seq in lengths], cfg)
+                for seq, ms in zip(lengths, timed, strict=True):
+                    lat[seq][name] += ms
     finally:
         torch.set_num_threads(previous)
-    return out
+    return {seq: {n: percentile(v, 50) for n, v in lat[seq].items()} for seq in lengths}
 
 
 __all__ = [

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+
 import pytest
 import torch
 from torch import nn
@@ -106,3 +109,47 @@ def test_seq_lengths_must_be_positive():
 
     with pytest.raises(ConfigError, match=r"seq_lengths\[1\]"):
         MeasureConfig(seq_lengths=[8, 0])
+
+
+def test_one_worker_process_times_every_shape_of_a_round_in_order():
+    from nlpcompress.measure.ort_worker import parse_args, time_jobs
+
+    seen = []
+    jobs = [[1, 8, 2, 3], [4, 8, 1, 2]]
+    path, threads, seed, vocab, parsed = parse_args(["m.onnx", "2", "0", "500", json.dumps(jobs)])
+    assert (path, threads, seed, vocab, parsed) == ("m.onnx", 2, 0, 500, jobs)
+    timed = time_jobs(
+        lambda feed: seen.append(feed["input_ids"].shape), ["input_ids"], jobs, 0, 500
+    )
+    assert [len(ms) for ms in timed] == [3, 2]
+    assert seen == [(1, 8)] * 5 + [(4, 8)] * 3  # warm-up + timed calls, job by job
+
+
+def test_an_onnx_candidate_costs_one_process_per_round(tmp_path, monkeypatch):
+    import nlpcompress.measure.speed as speed
+
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        jobs = json.loads(cmd[-1])
+        calls.append(jobs)
+        ms = json.dumps({"ms": [[1.0] * job[3] for job in jobs]})
+        return subprocess.CompletedProcess(cmd, 0, stdout=ms + "\n", stderr="")
+
+    monkeypatch.setattr(speed.subprocess, "run", fake_run)
+    cfg = MeasureConfig(
+        seq_length=16,
+        threads=1,
+        warmup=3,
+        latency_iters=10,
+        rounds=2,
+        throughput_batch=4,
+        throughput_iters=2,
+    )
+    res = compare({"onnx": OnnxDeployable(tmp_path / "m.onnx")}, cfg)
+    assert calls == [[[1, 16, 3, 5], [4, 16, 2, 1]]] * 2
+    assert res["onnx"].throughput == pytest.approx(4 * 1000.0)
+    calls.clear()
+    by_length = latency_by_length({"onnx": OnnxDeployable(tmp_path / "m.onnx")}, cfg, [8, 32])
+    assert calls == [[[1, 8, 3, 5], [1, 32, 3, 5]]] * 2
+    assert by_length == {8: {"onnx": 1.0}, 32: {"onnx": 1.0}}
