@@ -27,6 +27,8 @@ from nlpcompress.tracking.stores import remember_store
 log = logging.getLogger("nlpcompress")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = Path(os.environ.get("NLPCOMPRESS_CONF_DIR", PROJECT_ROOT / "conf")).resolve()
+# a job still alive this long after its SIGTERM prints its stacks and exits 143 (lifecycle.py)
+INTERRUPT_EXIT_DEADLINE_S = 60.0
 
 if not OmegaConf.has_resolver("project_root"):
     OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
@@ -119,7 +121,7 @@ def _run_task(dcfg: DictConfig) -> float:
             return float("nan")
         sys.exit(2)
     try:
-        with interrupts_raise():
+        with interrupts_raise(exit_deadline_s=INTERRUPT_EXIT_DEADLINE_S):
             return _tracked_run(dcfg, cfg, multirun)
     except Interrupted as err:
         # SIGTERM: the run is KILLED (done in _tracked_run); the process exits 128 + 15.

@@ -6,15 +6,22 @@ and two identical jobs never run at once.
   logged so far, instead of Lightning swallowing the signal and the process exiting 0.
 * Every run is tagged with ``host`` and ``pid``; :func:`reap_dead_runs` marks RUNNING runs of
   the same config hash whose process on this host is gone (SIGKILL, power loss) as KILLED.
+* With ``exit_deadline_s``, a job that is still alive that long after its SIGTERM (its cleanup
+  stuck, e.g. on a lock the interrupted code held) prints every thread's stack and exits 143
+  anyway; its run, left RUNNING, is reaped by the next sweep.
 * :func:`job_lock` serialises "already FINISHED?" and the run itself per
   (store, experiment, config hash): a second identical sweep waits, then skips.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import socket
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,9 +49,32 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(signum)
 
 
+def _exit_after_deadline(deadline_s: float, armed: threading.Event) -> None:
+    """Wait for a received signal (the handler takes no lock: it appends to ``_received``);
+    ``deadline_s`` later, if the process still runs, dump the stacks and ``os._exit``."""
+    while armed.is_set() and not _received:
+        time.sleep(0.2)
+    if not _received:
+        return
+    time.sleep(deadline_s)
+    code = INTERRUPT_EXIT.get(_received[0], 128 + _received[0])
+    sys.stderr.write(
+        f"nlpcompress: still running {deadline_s:g} s after the interrupt; stacks follow, "
+        f"exiting {code} (the run stays RUNNING until the next sweep reaps it)\n"
+    )
+    faulthandler.dump_traceback(all_threads=True)
+    sys.stderr.flush()
+    os._exit(code)
+
+
 @contextmanager
-def interrupts_raise() -> Iterator[None]:
+def interrupts_raise(exit_deadline_s: float | None = None) -> Iterator[None]:
     """Within the block, SIGTERM raises :class:`Interrupted` in the main thread.
+
+    With ``exit_deadline_s``, a daemon thread ends the process (exit 143, stacks on stderr)
+    when it still runs that many seconds after the signal, inside the block or after it: the
+    exception lands between any two bytecodes, and cleanup that waits on a lock the interrupted
+    code held would otherwise wait forever. Without a signal it stops when the block ends.
 
     Lightning chains the handler it finds when it installs its own, so the exception still
     reaches us from inside ``Trainer.fit``. When the signal lands while Python runs a
@@ -59,6 +89,15 @@ def interrupts_raise() -> Iterator[None]:
         yield
         return
     _received.clear()
+    armed = threading.Event()
+    if exit_deadline_s is not None:
+        armed.set()
+        threading.Thread(
+            target=_exit_after_deadline,
+            args=(exit_deadline_s, armed),
+            name="nlpcompress-exit-deadline",
+            daemon=True,
+        ).start()
     try:
         yield
     except SystemExit as exc:
@@ -66,6 +105,7 @@ def interrupts_raise() -> Iterator[None]:
             raise Interrupted(_received[-1]) from exc
         raise
     finally:
+        armed.clear()
         signal.signal(signal.SIGTERM, previous)
 
 

@@ -43,3 +43,47 @@ def test_a_plain_exit_without_a_signal_is_left_alone():
 def test_pid_alive():
     assert pid_alive(os.getpid())
     assert not pid_alive(2**22 + 12345)
+
+
+STUCK_AFTER_SIGTERM = """
+import os, signal, sys, time
+from nlpcompress.tracking.lifecycle import Interrupted, interrupts_raise
+try:
+    with interrupts_raise(exit_deadline_s=1.0):
+        print("ready", flush=True)
+        while True:
+            time.sleep(0.05)
+except Interrupted:
+    time.sleep(60)  # cleanup stuck (a lock the interrupted code held)
+sys.exit(0)
+"""
+
+
+def test_a_job_stuck_after_sigterm_exits_143_at_the_deadline_with_its_stacks():
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUCK_AFTER_SIGTERM],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert 1.0 <= time.monotonic() - start < 20
+    assert "still running 1 s after the interrupt" in err
+    assert "in <module>" in err  # faulthandler's dump of the main thread
+
+
+def test_without_a_signal_the_deadline_thread_ends_with_the_block():
+    import threading
+    import time
+
+    with interrupts_raise(exit_deadline_s=0.1):
+        assert any(t.name == "nlpcompress-exit-deadline" for t in threading.enumerate())
+    time.sleep(0.5)
+    assert not any(t.name == "nlpcompress-exit-deadline" for t in threading.enumerate())
