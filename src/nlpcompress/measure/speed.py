@@ -3,9 +3,9 @@
 Candidates are timed in alternating rounds (reference, candidate, reference, ...), after a
 warm-up, back to back. Torch modules run in this process with a fixed thread count; ONNX
 models run in a fresh process per round, which times every shape of that round
-(``measure.ort_worker``, or ``measure.openvino_worker`` for an ONNX file deployed on OpenVINO), so a runtime's spinning threads never overlap a torch
-timing. Inputs are synthetic token ids of the configured length with
-a full attention mask, drawn from ``[min(1000, V/2), V)`` with ``V`` = 30000 or the
+(``measure.ort_worker``, or ``measure.openvino_worker`` for an ONNX file deployed on
+OpenVINO), so a runtime's spinning threads never overlap a torch timing. Inputs are
+synthetic token ids of the configured length with a full attention mask, drawn from ``[min(1000, V/2), V)`` with ``V`` = 30000 or the
 deployable's ``vocab_size`` when smaller (a pruned vocabulary).
 
 Reported per candidate: p50/p90 latency at batch 1 (ms) and throughput at batch B
@@ -98,7 +98,7 @@ def time_onnx(
         str(threads),
         str(seed),
         str(vocab),
-        json.dumps([list(job) for job in jobs]),
+        json.dumps(jobs),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:

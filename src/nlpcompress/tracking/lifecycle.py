@@ -57,7 +57,7 @@ def _exit_after_deadline(deadline_s: float, armed: threading.Event) -> None:
     if not _received:
         return
     time.sleep(deadline_s)
-    code = INTERRUPT_EXIT.get(_received[0], 128 + _received[0])
+    code = Interrupted(_received[0]).exit_code
     sys.stderr.write(
         f"nlpcompress: still running {deadline_s:g} s after the interrupt; stacks follow, "
         f"exiting {code} (the run stays RUNNING until the next sweep reaps it)\n"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -60,9 +63,6 @@ sys.exit(0)
 
 
 def test_a_job_stuck_after_sigterm_exits_143_at_the_deadline_with_its_stacks():
-    import subprocess
-    import time
-
     proc = subprocess.Popen(
         [sys.executable, "-c", STUCK_AFTER_SIGTERM],
         stdout=subprocess.PIPE,
@@ -80,9 +80,6 @@ def test_a_job_stuck_after_sigterm_exits_143_at_the_deadline_with_its_stacks():
 
 
 def test_without_a_signal_the_deadline_thread_ends_with_the_block():
-    import threading
-    import time
-
     with interrupts_raise(exit_deadline_s=0.1):
         assert any(t.name == "nlpcompress-exit-deadline" for t in threading.enumerate())
     time.sleep(0.5)
