@@ -5,8 +5,9 @@ warm-up, back to back. Torch modules run in this process with a fixed thread cou
 models run in a fresh process per round, which times every shape of that round
 (``measure.ort_worker``, or ``measure.openvino_worker`` for an ONNX file deployed on
 OpenVINO), so a runtime's spinning threads never overlap a torch timing. Inputs are
-synthetic token ids of the configured length with a full attention mask, drawn from ``[min(1000, V/2), V)`` with ``V`` = 30000 or the
-deployable's ``vocab_size`` when smaller (a pruned vocabulary).
+synthetic token ids of the configured length with a full attention mask, drawn from
+``[min(1000, V/2), V)`` with ``V`` = 30000 or the deployable's ``vocab_size`` when smaller
+(a pruned vocabulary).
 
 Reported per candidate: p50/p90 latency at batch 1 (ms) and throughput at batch B
 (samples/s = B * 1000 / median batch latency); optionally p50 latency at batch 1 for each of
