@@ -345,12 +345,22 @@ def _terminate(pid: int, sig: int, timeout: float, group: bool = False) -> None:
             os.killpg(pid, signal.SIGKILL) if group else os.kill(pid, signal.SIGKILL)
 
 
-def _command_line(pid: int) -> list[str]:
-    """``pid``'s command line; empty when it is gone or cannot be read (another user's)."""
-    try:
-        return psutil.Process(pid).cmdline()
-    except psutil.Error:
-        return []
+def _command_line(pid: int, settle_s: float = 1.0) -> list[str]:
+    """``pid``'s command line; empty when it is gone or cannot be read (another user's).
+
+    A process caught inside ``execve`` reads as an empty command line for a moment (the kernel
+    has dropped the old image but not yet set up the new arguments), so an empty answer from a
+    live pid is asked again for up to ``settle_s`` seconds before it counts.
+    """
+    deadline = time.monotonic() + settle_s
+    while True:
+        try:
+            argv = psutil.Process(pid).cmdline()
+        except psutil.Error:
+            return []
+        if argv or time.monotonic() >= deadline:
+            return argv
+        time.sleep(0.05)
 
 
 def is_mlflow_server(argv: list[str]) -> bool:

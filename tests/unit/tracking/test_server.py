@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from nlpcompress.tracking import server
 from nlpcompress.tracking.lifecycle import pid_alive
 from nlpcompress.tracking.server import is_mlflow_server, is_postgres, main, stop
 
@@ -70,3 +71,28 @@ def test_the_command_lines_that_count_as_the_server():
     assert not is_mlflow_server(["sleep", "30"])
     assert is_postgres(["/usr/lib/postgresql/16/bin/postgres", "-D", "/x/pgdata"])
     assert not is_postgres(["sleep", "30"]) and not is_postgres([])
+
+
+def _fake_process(answers):
+    """A ``psutil.Process`` stand-in whose ``cmdline()`` gives ``answers`` in turn."""
+    answers = iter(answers)
+
+    class Process:
+        def __init__(self, pid):
+            self.pid = pid
+
+        def cmdline(self):
+            return next(answers)
+
+    return Process
+
+
+def test_a_command_line_read_mid_exec_is_asked_again(monkeypatch):
+    """Seen in CI: ``sleep 30`` read as an empty command line just after ``Popen`` returned."""
+    monkeypatch.setattr(server.psutil, "Process", _fake_process([[], [], ["sleep", "30"]]))
+    assert server._command_line(123) == ["sleep", "30"]
+
+
+def test_a_command_line_that_stays_empty_counts_as_unreadable(monkeypatch):
+    monkeypatch.setattr(server.psutil, "Process", _fake_process([[]] * 100))
+    assert server._command_line(123, settle_s=0.1) == []
