@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+from tqdm.auto import tqdm
 
 from nlpcompress.models.io import logits_of, model_inputs
 
@@ -23,11 +24,17 @@ def torch_predictor(model: torch.nn.Module) -> Predictor:
 
 @torch.no_grad()
 def accuracy_f1(
-    predict: Predictor, batches: Iterable[dict[str, torch.Tensor]], num_labels: int
+    predict: Predictor,
+    batches: Iterable[dict[str, torch.Tensor]],
+    num_labels: int,
+    desc: str = "evaluating",
 ) -> dict[str, float]:
-    """``acc`` (micro) and ``f1`` (macro over classes) of ``predict`` on ``batches``."""
+    """``acc`` (micro) and ``f1`` (macro over classes) of ``predict`` on ``batches``.
+
+    A progress bar named ``desc`` shows on a terminal (none in logs or under pytest).
+    """
     preds, labels = [], []
-    for batch in batches:
+    for batch in tqdm(batches, desc=desc, unit="batch", leave=False, disable=None):
         preds.append(predict(batch).argmax(-1))
         labels.append(batch["labels"])
     p, y = torch.cat(preds), torch.cat(labels)
@@ -49,6 +56,9 @@ def evaluate_splits(
     loaders = {"val": datamodule.val_dataloader, "test": datamodule.test_dataloader}
     out = {}
     for split in splits:
-        for name, value in accuracy_f1(predict, loaders[split](), datamodule.num_labels).items():
+        scores = accuracy_f1(
+            predict, loaders[split](), datamodule.num_labels, f"evaluating {split}"
+        )
+        for name, value in scores.items():
             out[f"{split}/{name}"] = value
     return out
