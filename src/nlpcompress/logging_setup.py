@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 NOISE = (
     "litlogger",
@@ -15,6 +16,11 @@ NOISE = (
     # onnxruntime.quantization logs every tensor through the root logger
     "get_tensor_type returns",
     "Quantization parameters for tensor",
+)
+# Python warnings of the libraries that say nothing about the run: once per job in every sweep.
+NOISY_WARNINGS = (
+    # torch deprecates LeafSpec(); Lightning 2.6's _pytree still calls it on every fit
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",
 )
 
 
@@ -33,6 +39,8 @@ def quiet_libraries() -> None:
     root handlers: every Lightning line twice, the copy without the noise filter. So those two
     loggers write to the root's handlers themselves and do not propagate.
     """
+    for message in NOISY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
     drop = _DropNoise()
     for name in (
         "torchao",
