@@ -40,8 +40,8 @@ baseline: $(STAMP) ## fine-tune MiniLM-L6 on Rotten Tomatoes (cached), measure i
 
 # One pytest-xdist worker per core (`-n auto`); ARGS="-n 0" runs it in one process.
 # --dist worksteal: an idle worker takes tests queued on a busy one. With the default `load`
-# one worker sat idle for 524 of the 661 s (2 AVX2 cores) while the other worked through its
-# queue of integration tests; worksteal: 521 s, both workers busy to the end.
+# one worker sat idle for 524 of the 661 s (2 AVX2 cores, warm test cache) while the other worked
+# through its queue of integration tests; worksteal: 521 s, both workers busy to the end.
 test: $(STAMP) lint ## ruff, then the test suite (CPU, one worker per core)
 	$(PY) -m pytest -q -n auto --dist worksteal --durations=30 $(ARGS)
 

@@ -30,6 +30,12 @@ class _DropNoise(logging.Filter):
         return not any(token in message for token in NOISE)
 
 
+def quiet_warnings() -> None:
+    """Ignore the Python warnings in :data:`NOISY_WARNINGS`; every other warning still shows."""
+    for message in NOISY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+
+
 def quiet_libraries() -> None:
     """Drop known noise; route Lightning's messages through the root (Hydra's) handlers only.
 
@@ -39,8 +45,7 @@ def quiet_libraries() -> None:
     root handlers: every Lightning line twice, the copy without the noise filter. So those two
     loggers write to the root's handlers themselves and do not propagate.
     """
-    for message in NOISY_WARNINGS:
-        warnings.filterwarnings("ignore", message=message)
+    quiet_warnings()
     drop = _DropNoise()
     for name in (
         "torchao",
