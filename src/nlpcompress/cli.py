@@ -341,9 +341,46 @@ def _hydra_main(dcfg: DictConfig) -> float:
     return run_task(dcfg)
 
 
+@contextlib.contextmanager
+def _failed_overrides_exit_2():
+    """Hydra's own "Could not override 'quant.bits'" (exit 1) becomes our one line, exit 2.
+
+    Hydra composes before any job runs and reports a failed composition through
+    ``hydra._internal.utils.run_and_report``, which prints it and exits 1. Wrapping that function
+    for the duration of :func:`main` lets a failed override be refused like every other bad
+    value (:func:`~nlpcompress.config.overrides.override_refusal`); other errors pass unchanged.
+    """
+    from hydra._internal import utils as hydra_utils
+    from hydra.errors import ConfigCompositionException
+
+    from nlpcompress.config.overrides import override_refusal
+
+    original = hydra_utils.run_and_report
+
+    def run_and_report(func):
+        def refusing():
+            try:
+                return func()
+            except ConfigCompositionException as err:
+                refusal = override_refusal(err, CONF_DIR)
+                if refusal is None:
+                    raise
+                print(f"nlpcompress: {refusal}", file=sys.stderr)
+                sys.exit(2)  # SystemExit passes through Hydra's `except Exception`
+
+        return original(refusing)
+
+    hydra_utils.run_and_report = run_and_report
+    try:
+        yield
+    finally:
+        hydra_utils.run_and_report = original
+
+
 def main() -> None:
     """Console entry point ``nlpcompress``."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    _hydra_main()
+    with _failed_overrides_exit_2():
+        _hydra_main()
     if _SWEEP_EXIT:
         sys.exit(_SWEEP_EXIT)

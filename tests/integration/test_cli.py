@@ -165,8 +165,17 @@ def _refuse(
     return done, time.perf_counter() - start
 
 
-def test_a_bad_value_is_refused_within_seconds_before_any_heavy_import(tmp_path):
-    overrides = ["method=ptq", "quant.bits=0"]
+@pytest.mark.parametrize(
+    ("overrides", "allowed"),
+    [
+        (["method=ptq", "quant.bits=0"], "an integer in 2..8"),
+        # the default method=baseline has no quant group: Hydra itself fails the override
+        (["quant.bits=0"], "quant.* only with a method that has a 'quant' section"),
+    ],
+)
+def test_a_bad_value_is_refused_within_seconds_before_any_heavy_import(
+    tmp_path, overrides, allowed
+):
     times = []
     for _ in range(3):  # the best of three: one slow start on a busy machine is not the code
         done, seconds = _refuse(overrides, tmp_path)
@@ -174,6 +183,7 @@ def test_a_bad_value_is_refused_within_seconds_before_any_heavy_import(tmp_path)
         assert done.returncode == 2, done.stderr[-2000:]
         (line,) = done.stderr.strip().splitlines()
         assert line.startswith("nlpcompress: invalid config: quant.bits=0; allowed: ")
+        assert allowed in line
         if seconds <= 2.0:
             break
     print(f"refusal wall time: {', '.join(f'{t:.2f}' for t in times)} s")
