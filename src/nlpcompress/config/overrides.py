@@ -67,7 +67,7 @@ def override_refusal(error: BaseException, conf_dir: Path) -> ConfigError | None
     parent = getattr(error.__cause__, "parent_node", None)
     if isinstance(parent, DictConfig):
         where = key.rsplit(".", 1)[0] if "." in key else "the top level"
-        keys = ", ".join(str(k) for k in parent.keys())
+        keys = ", ".join(str(k) for k in parent)
         return ConfigError(key, value, f"a key that {where} has: {keys}")
     return ConfigError(key, value, "a key the config has (`nlpcompress --cfg job` prints them)")
 

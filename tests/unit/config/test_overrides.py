@@ -13,9 +13,11 @@ CONF = ROOT / "conf"
 
 
 def _composition_error(overrides: list[str]) -> ConfigCompositionException:
-    with initialize_config_dir(str(CONF), version_base="1.3"):
-        with pytest.raises(ConfigCompositionException) as caught:
-            compose("config", overrides=overrides)
+    with (
+        initialize_config_dir(str(CONF), version_base="1.3"),
+        pytest.raises(ConfigCompositionException) as caught,
+    ):
+        compose("config", overrides=overrides)
     return caught.value
 
 
@@ -41,7 +43,9 @@ def test_a_knob_of_a_group_the_method_lacks_names_the_methods_that_read_it():
 def test_a_typo_lists_the_keys_of_its_section():
     refusal = override_refusal(_composition_error(["trainer.learnin_rate=1e-4"]), CONF)
     assert (refusal.key, refusal.value) == ("trainer.learnin_rate", 1e-4)
-    assert refusal.allowed.startswith("a key that trainer has: max_epochs, max_steps, learning_rate")
+    assert refusal.allowed.startswith(
+        "a key that trainer has: max_epochs, max_steps, learning_rate"
+    )
 
 
 def test_other_composition_errors_are_left_to_hydra():
