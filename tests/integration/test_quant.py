@@ -104,6 +104,9 @@ def test_binary_qat_is_smallest_and_distils_from_the_fp32_baseline(run_cli):
     hidden = MlflowClient(res.tracking_uri).get_metric_history(kd.info.run_id, "train/kd_hidden")
     assert len(hidden) >= 1 and all(h.value > 0 for h in hidden)
     assert kd.data.metrics["quant/avg_linear_bits"] == 1.0
+    # the teacher's logits and hidden states come from the training-split cache: no teacher pass
+    assert kd.data.metrics["distill/teacher_cache_used"] == 1.0
+    assert kd.data.metrics["distill/teacher_forward_calls"] == 0.0
     no_kd = MlflowClient(res.tracking_uri).get_metric_history(run.info.run_id, "train/kd_hidden")
     assert not no_kd
 

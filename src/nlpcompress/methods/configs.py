@@ -34,6 +34,11 @@ class QATMethodConfig(MethodConfig):
         distill_temperature: ``T`` of the logit term.
         distill_alpha: weight of the soft logit term against cross-entropy (1: KD only).
         distill_hidden_weight: weight of the mean hidden-state MSE over layers (0: logits only).
+        distill_cache: read the teacher's logits and hidden states from an on-disk cache of the
+            training split (one teacher pass, reused by every later run with the same baseline
+            and data) instead of running the teacher every step.
+        distill_cache_max_mb: the most the cached hidden states (float16) may take; beyond it
+            the teacher runs every step.
     """
 
     name: str = "qat"
@@ -45,9 +50,17 @@ class QATMethodConfig(MethodConfig):
     distill_temperature: float = 1.0
     distill_alpha: float = 1.0
     distill_hidden_weight: float = 1.0
+    distill_cache: bool = True
+    distill_cache_max_mb: int = 2048
 
     def __post_init__(self):
         check_kd(self.distill_temperature, self.distill_alpha)
+        check(
+            self.distill_cache_max_mb >= 0,
+            "distill_cache_max_mb",
+            self.distill_cache_max_mb,
+            "an integer >= 0",
+        )
         check(
             self.distill_hidden_weight >= 0,
             "distill_hidden_weight",

@@ -14,18 +14,11 @@ from pathlib import Path
 
 import lightning as L
 from torch import nn
-from torch.utils.data import DataLoader
 
 from nlpcompress.config import metric_names as names
 from nlpcompress.config.errors import ConfigError
 from nlpcompress.distill.builders import export_bilstm
-from nlpcompress.distill.cache import (
-    TeacherCache,
-    cache_key,
-    compute_teacher_cache,
-    hidden_bytes,
-    load_or_compute,
-)
+from nlpcompress.distill.cache import TeacherCache
 from nlpcompress.distill.config import (
     DistillConfig,
     DistillMethodConfig,
@@ -44,6 +37,7 @@ from nlpcompress.distill.students import (
 )
 from nlpcompress.methods.base import CompressedModel, MethodContext
 from nlpcompress.methods.distill_module import DistillationModule
+from nlpcompress.methods.teacher_outputs import training_split_outputs
 from nlpcompress.training.trainer import fit_best
 
 log = logging.getLogger(__name__)
@@ -135,8 +129,6 @@ def teacher_cache(
     relations = w.attention_weight > 0 or w.value_weight > 0
     if relations and distill.intermediate_fraction <= 0:
         return None, "off: attention / value-relation losses need a teacher pass each step"
-    dm = ctx.datamodule
-    train = dm.splits["train"]
     if relations:
         # Two stages: the intermediate stage runs the teacher for its attention maps; the
         # prediction stage needs only its logits, which are cached.
@@ -146,30 +138,9 @@ def teacher_cache(
             return None, "off: cache_hidden=false and hidden losses need a teacher pass each step"
         layers = layer_map if w.hidden_weight > 0 else []
         embeddings = w.embedding_weight > 0
-    if layers or embeddings:
-        tokens = int(sum(len(ids) for ids in train["input_ids"]))
-        need = hidden_bytes(tokens, hidden_width(teacher), len(layers) + int(embeddings))
-        if need > distill.cache_max_mb * 2**20:
-            log.warning(
-                "teacher hidden states need %.0f MB > distill.cache_max_mb=%d: no cache, the teacher "
-                "runs every step",
-                need / 2**20,
-                distill.cache_max_mb,
-            )
-            return None, f"off: hidden states need {need / 2**20:.0f} MB > cache_max_mb"
-    key = cache_key(teacher_id, dm.data_fingerprint(), layers, embeddings)
-    path = Path(ctx.cfg.paths.cache_dir) / "teacher_outputs" / key
-    loader = DataLoader(
-        train.with_format("torch"),
-        batch_size=dm.cfg.eval_batch_size,
-        shuffle=False,
-        collate_fn=dm.collate,
+    return training_split_outputs(
+        ctx, teacher, teacher_id, layers, embeddings, distill.cache_max_mb, "distill.cache_max_mb"
     )
-    cache = load_or_compute(
-        path, lambda: compute_teacher_cache(teacher, loader, len(train), layers, embeddings)
-    )
-    what = "logits" + (f"+hidden{layers}" if layers else "") + ("+embeddings" if embeddings else "")
-    return cache, what
 
 
 def run_distill(ctx: MethodContext) -> CompressedModel:

@@ -13,12 +13,14 @@ import copy
 import dataclasses
 
 from nlpcompress.config.errors import ConfigError
+from nlpcompress.distill.students import num_layers
 from nlpcompress.methods.base import CompressedModel, MethodContext
 from nlpcompress.methods.quant_workflow import (
     calibrate,
     quant_result,
     quantize_for_method,
 )
+from nlpcompress.methods.teacher_outputs import training_split_outputs
 from nlpcompress.training.module import ClassifierModule
 from nlpcompress.training.teacher_kd import TeacherKDModule
 from nlpcompress.training.trainer import fit_best
@@ -54,14 +56,28 @@ def qat_module(ctx: MethodContext, model, mcfg) -> ClassifierModule:
         raise ConfigError(
             "method.distill", True, "false: this run has no fp32 baseline to distil from"
         )
+    teacher = copy.deepcopy(ctx.baseline.model).eval()
+    cache = None
+    if mcfg.distill_cache:
+        layers = list(range(num_layers(teacher))) if mcfg.distill_hidden_weight > 0 else []
+        cache, _ = training_split_outputs(
+            ctx,
+            teacher,
+            ctx.baseline.key,
+            layers,
+            False,
+            mcfg.distill_cache_max_mb,
+            "method.distill_cache_max_mb",
+        )
     return TeacherKDModule(
         model,
         trainer_cfg,
         ctx.datamodule.num_labels,
-        copy.deepcopy(ctx.baseline.model),
+        teacher,
         mcfg.distill_temperature,
         mcfg.distill_alpha,
         mcfg.distill_hidden_weight,
+        cache,
     )
 
 
@@ -72,4 +88,9 @@ def run_qat(ctx: MethodContext) -> CompressedModel:
     calibrate(model, ctx, q.calib_batches)
     module = qat_module(ctx, model, mcfg)
     metrics["time/qat_train_s"] = train_quantized(ctx, module, mcfg, mcfg.precision)
+    if isinstance(module, TeacherKDModule):
+        cache = module.cache
+        metrics["distill/teacher_cache_used"] = float(cache is not None)
+        metrics["time/teacher_cache_s"] = cache.build_seconds if cache is not None else 0.0
+        metrics["distill/teacher_forward_calls"] = float(module.teacher_calls)
     return quant_result(ctx, module.model.eval(), q, metrics)

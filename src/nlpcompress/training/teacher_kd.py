@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from nlpcompress.config.schema import TrainerConfig
+from nlpcompress.distill.cache import TeacherCache
 from nlpcompress.distill.losses import hidden_mse, kd_loss
+from nlpcompress.distill.objective import Outputs
 from nlpcompress.distill.outputs import run_model
 from nlpcompress.training.module import ClassifierModule
 
@@ -38,6 +40,8 @@ class TeacherKDModule(ClassifierModule):
         temperature: ``T``.
         alpha: weight of the soft logit term against cross-entropy.
         hidden_weight: ``beta``; 0 skips the hidden states (and their cost).
+        cache: the teacher's outputs by example index (logits, and every layer's hidden states
+            when ``hidden_weight > 0``), or None to run the teacher each step.
     """
 
     def __init__(
@@ -49,16 +53,31 @@ class TeacherKDModule(ClassifierModule):
         temperature: float = 1.0,
         alpha: float = 1.0,
         hidden_weight: float = 1.0,
+        cache: TeacherCache | None = None,
     ):
         super().__init__(model, cfg, num_labels)
         self._teacher = [teacher.eval().requires_grad_(False)]
         self.temperature, self.alpha, self.hidden_weight = temperature, alpha, hidden_weight
+        self._cache = [cache]
+        self.teacher_calls = 0
+
+    @property
+    def cache(self) -> TeacherCache | None:
+        """The teacher-output cache in use, or None."""
+        return self._cache[0]
+
+    def teacher_outputs(self, batch: dict[str, torch.Tensor]) -> Outputs:
+        """From the cache when there is one, else one no-grad teacher pass (counted)."""
+        if self.cache is not None:
+            return self.cache.lookup(batch)
+        self.teacher_calls += 1
+        with torch.no_grad():
+            return run_model(self._teacher[0], batch, hidden=self.hidden_weight > 0)
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         hidden = self.hidden_weight > 0
         student = run_model(self.model, batch, hidden=hidden)
-        with torch.no_grad():
-            teacher = run_model(self._teacher[0], batch, hidden=hidden)
+        teacher = self.teacher_outputs(batch)
         loss = kd_loss(
             student.logits, teacher.logits, batch["labels"], self.temperature, self.alpha
         )

@@ -68,3 +68,18 @@ def test_identical_student_and_teacher_have_zero_hidden_loss(pair):
     batch = _batch()
     loss = module.compute_loss(batch)
     assert float(loss) == pytest.approx(0.0, abs=1e-6)  # KL(p||p) = 0 and MSE(h, h) = 0
+
+
+def test_cached_teacher_outputs_give_the_same_loss_without_a_teacher_pass(pair):
+    from nlpcompress.distill.cache import compute_teacher_cache
+
+    teacher, student = pair
+    batch = _batch()
+    cache = compute_teacher_cache(teacher, [batch], size=3, layers=[0, 1])
+    live = TeacherKDModule(student, TrainerConfig(), 2, teacher, 2.0, 0.7, 0.5)
+    cached = TeacherKDModule(student, TrainerConfig(), 2, teacher, 2.0, 0.7, 0.5, cache=cache)
+    # hidden states are cached in float16: equal to ~1e-3 relative
+    torch.testing.assert_close(
+        cached.compute_loss(batch), live.compute_loss(batch), rtol=2e-3, atol=1e-5
+    )
+    assert (cached.teacher_calls, live.teacher_calls) == (0, 1)
