@@ -1,6 +1,6 @@
 """What a training step costs per method, side by side in one process: fp32 fine-tuning,
 int8 / int4 / binary QAT, and KD from the fp32 model (logit-only and logit + hidden, alone
-and during binary QAT).
+and during binary QAT, with the teacher run each step or read from the cache).
 
 Each form is a MiniLM-L6 classifier trained with AdamW on the same batch of real SST-2
 sentences (batch 32, padded to the longest, max 64 tokens). Rounds alternate the forms so a
@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from nlpcompress.config.schema import ModelConfig, TrainerConfig
+from nlpcompress.distill.cache import compute_teacher_cache
 from nlpcompress.models.io import model_inputs
 from nlpcompress.models.presets import build_classifier, load_tokenizer
 from nlpcompress.quant.config import QuantConfig
@@ -40,7 +41,7 @@ QUANT = {
 }
 
 
-def forms(base: torch.nn.Module) -> dict[str, ClassifierModule]:
+def forms(base: torch.nn.Module, batch: dict) -> dict[str, ClassifierModule]:
     """Each form as the module the framework trains it with."""
     cfg, out = TrainerConfig(), {}
     teacher = copy.deepcopy(base)  # frozen by the KD modules; the students copy ``base``
@@ -51,6 +52,13 @@ def forms(base: torch.nn.Module) -> dict[str, ClassifierModule]:
     out["KD logits+hidden"] = TeacherKDModule(copy.deepcopy(base), cfg, 2, teacher, 1, 1, 1)
     binary = quantize_model(copy.deepcopy(base), QUANT["binary"])
     out["binary QAT + KD logits+hidden"] = TeacherKDModule(binary, cfg, 2, teacher, 1, 1, 1)
+    # what `method=qat method.distill=true` trains with: the teacher's outputs read from the
+    # training-split cache (built once, before training) instead of a teacher pass per step
+    cache = compute_teacher_cache(teacher, [batch], len(batch["idx"]), range(6))
+    cached = quantize_model(copy.deepcopy(base), QUANT["binary"])
+    out["binary QAT + KD logits+hidden, cached teacher"] = TeacherKDModule(
+        cached, cfg, 2, teacher, 1, 1, 1, cache=cache
+    )
     return out
 
 
@@ -84,9 +92,9 @@ def main() -> None:
         max_length=64,
         return_tensors="pt",
     )
-    batch = {**enc, "labels": torch.tensor(rows["label"].tolist())}
+    batch = {**enc, "labels": torch.tensor(rows["label"].tolist()), "idx": torch.arange(len(rows))}
     base = build_classifier(MINILM, 2).eval()
-    modules = forms(base)
+    modules = forms(base, batch)
     optims = {}
     for name, module in modules.items():
         module.train()

@@ -136,7 +136,12 @@ class StudentConfig:
             once with the teacher's tokenizer, so it must be the teacher's.
         embedding_dim, hidden_size, num_layers, mlp_hidden, dropout: BiLSTM sizes.
         embedding_init: BiLSTM word embeddings: ``teacher`` (copied, needs
-            ``embedding_dim`` = teacher width) or ``random``.
+            ``embedding_dim`` = teacher width) or ``random``. A random BERT student
+            (``init=random``) keeps random embeddings for either, or takes ``teacher_pca``: its
+            word, position and token-type tables are the teacher's projected on the top
+            principal directions of the teacher's word embeddings (a narrower student), and
+            the learned projections back to the teacher's width start as that projection's
+            transpose (:func:`~nlpcompress.distill.students.init_embeddings_from_teacher_pca`).
     """
 
     name: str
@@ -150,7 +155,7 @@ class StudentConfig:
     num_layers: int = 1
     mlp_hidden: int = 400
     dropout: float = 0.1
-    embedding_init: Literal["teacher", "random"] = "teacher"
+    embedding_init: Literal["teacher", "random", "teacher_pca"] = "teacher"
 
     def __post_init__(self):
         if self.kind == "bert":
@@ -179,6 +184,12 @@ class StudentConfig:
                 self.init,
                 "random for kind=bilstm (no transformer layers to copy; word embeddings via embedding_init)",
             )
+        check(
+            self.embedding_init != "teacher_pca" or (self.kind == "bert" and self.init == "random"),
+            "embedding_init",
+            self.embedding_init,
+            "teacher or random (teacher_pca only for kind=bert with init=random)",
+        )
         for key in ("embedding_dim", "hidden_size", "num_layers", "mlp_hidden"):
             check(getattr(self, key) >= 1, key, getattr(self, key), "an integer >= 1")
         check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a probability in [0, 1)")

@@ -225,3 +225,51 @@ def bilstm_student(
         with torch.no_grad():
             student.embedding.weight.copy_(words)
     return student
+
+
+def principal_directions(table: torch.Tensor, k: int) -> torch.Tensor:
+    """The top-``k`` principal directions of the rows of ``table``: ``(H, k)``, orthonormal.
+
+    ``P = V[:, :k]`` from the SVD of the centred table, ``table - mean = U S V^T``; the columns
+    are ordered by explained variance ``S_j^2`` and each has its largest entry made positive
+    (the sign of a singular vector is arbitrary; this makes ``P`` deterministic).
+    """
+    centred = table - table.mean(dim=0, keepdim=True)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    p = vh[:k].T.contiguous()
+    flip = torch.sign(p.gather(0, p.abs().argmax(dim=0, keepdim=True)))
+    return p * flip
+
+
+@torch.no_grad()
+def init_embeddings_from_teacher_pca(student: nn.Module, teacher: nn.Module) -> torch.Tensor:
+    """Initialise a narrower BERT student's embeddings from the teacher's, by PCA.
+
+    With ``P`` (``H_t x H_s``) the top-``H_s`` principal directions of the teacher's word
+    embeddings (:func:`principal_directions`), every embedding table (word, position, token
+    type) becomes ``E_s = E_t P``: the student's embedding sum ``(w + p + t)_t P`` is the
+    projection of the teacher's onto its ``H_s`` most varied directions (the embedding
+    LayerNorm keeps its fresh init). A random narrow student otherwise starts from random token
+    vectors that a few hundred steps cannot place (each row moves only when its token is in the
+    batch); the teacher's are learned from a corpus the task data cannot replace.
+
+    Returns:
+        ``P``, e.g. to initialise the learned projections that map student states back to the
+        teacher's width (``W = P^T``, so ``E_s W = E_t P P^T``).
+
+    Raises:
+        ValueError: the student is not narrower than the teacher, or the tables differ in rows.
+    """
+    s_emb, t_emb = student.base_model.embeddings, teacher.base_model.embeddings
+    width_s, width_t = hidden_width(student), hidden_width(teacher)
+    if width_s >= width_t:
+        raise ValueError(f"teacher_pca needs a narrower student ({width_s} >= {width_t})")
+    p = principal_directions(t_emb.word_embeddings.weight.float(), width_s)
+    for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+        s_table, t_table = getattr(s_emb, name).weight, getattr(t_emb, name).weight
+        if s_table.shape[0] != t_table.shape[0]:
+            raise ValueError(
+                f"{name}: student has {s_table.shape[0]} rows, teacher {t_table.shape[0]}"
+            )
+        s_table.copy_(t_table.float() @ p)
+    return p

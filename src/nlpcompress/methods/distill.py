@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
+import torch
 from torch import nn
 
 from nlpcompress.config import metric_names as names
@@ -32,6 +33,7 @@ from nlpcompress.distill.students import (
     bert_student,
     bilstm_student,
     hidden_width,
+    init_embeddings_from_teacher_pca,
     layer_dropped_student,
     num_layers,
 )
@@ -95,6 +97,20 @@ def build_student(
     if student.init == "teacher_layers":
         return layer_dropped_student(teacher, student.layers)
     return bert_student(student.model, num_labels)
+
+
+@torch.no_grad()
+def init_from_teacher_pca(
+    student: nn.Module, teacher: nn.Module, objective: DistillObjective
+) -> None:
+    """``embedding_init=teacher_pca``: the student's embedding tables are the teacher's times
+    ``P`` (its top principal directions), and each learned projection student -> teacher
+    width starts as ``W = P`` (``y = x P^T``, the map back), bias 0."""
+    p = init_embeddings_from_teacher_pca(student, teacher)
+    for proj in [*(objective.hidden_proj or []), objective.embedding_proj]:
+        if proj is not None:
+            proj.weight.copy_(p)
+            proj.bias.zero_()
 
 
 def layer_map_for(
@@ -166,6 +182,8 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
     objective = DistillObjective(
         distill.weights, layer_map, hidden_width(student), hidden_width(teacher)
     )
+    if pair.student.kind == "bert" and pair.student.embedding_init == "teacher_pca":
+        init_from_teacher_pca(student, teacher, objective)
 
     cache, cache_what = teacher_cache(ctx, distill, teacher, teacher_id, layer_map)
     needs_teacher = distill.weights.needs_teacher
