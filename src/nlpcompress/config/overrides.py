@@ -7,6 +7,8 @@ does not have fails there (``ConfigCompositionException``, exit 1, with a hint t
 - a knob of a method group the run did not select (``nlpcompress quant.bits=0``: the default
   ``method=baseline`` has no ``quant`` section): the methods that read that group, from the
   ``defaults`` of ``conf/method/*.yaml``;
+- a knob the section's schema has but the preset leaves out (``data.max_train_samples=8000``):
+  the same override with Hydra's ``+``;
 - a typo (``trainer.learnin_rate=1``): the keys the section does have.
 
 Standard library and OmegaConf only: it runs before torch and friends are imported.
@@ -64,12 +66,35 @@ def override_refusal(error: BaseException, conf_dir: Path) -> ConfigError | None
             f"{group}.* only with a method that has a '{group}' section ({methods}); this "
             f"run's method has none: add e.g. method={simplest}",
         )
+    if _schema_field(key):
+        return ConfigError(
+            key,
+            value,
+            f"+{key}={hint.group(2) if hint else '...'} ({key} is a knob this config leaves "
+            "unset; Hydra adds a key with a leading +)",
+        )
     parent = getattr(error.__cause__, "parent_node", None)
     if isinstance(parent, DictConfig):
         where = key.rsplit(".", 1)[0] if "." in key else "the top level"
         keys = ", ".join(str(k) for k in parent)
         return ConfigError(key, value, f"a key that {where} has: {keys}")
     return ConfigError(key, value, "a key the config has (`nlpcompress --cfg job` prints them)")
+
+
+def _schema_field(key: str) -> bool:
+    """Whether ``section.field`` names a field of the section's schema (e.g.
+    ``data.max_train_samples``, which the data presets leave out of their YAML)."""
+    import dataclasses
+
+    import nlpcompress.config.schema
+    import nlpcompress.methods.registry  # noqa: F401  (registers the method sections' schemas)
+    from nlpcompress.config.typed import section_schema
+
+    section, _, name = key.partition(".")
+    schema = section_schema(section)
+    if schema is None or not name or "." in name or not dataclasses.is_dataclass(schema):
+        return False
+    return name in {f.name for f in dataclasses.fields(schema)}
 
 
 def _plain(text: str) -> object:

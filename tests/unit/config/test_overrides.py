@@ -50,3 +50,8 @@ def test_a_typo_lists_the_keys_of_its_section():
 
 def test_other_composition_errors_are_left_to_hydra():
     assert override_refusal(_composition_error(["method=nope"]), CONF) is None
+
+
+def test_a_schema_knob_the_preset_leaves_out_is_added_with_a_plus():
+    refusal = override_refusal(_composition_error(["data.max_train_samples=8000"]), CONF)
+    assert refusal.allowed.startswith("+data.max_train_samples=8000 (")
