@@ -78,12 +78,20 @@ def test_logit_kd_end_to_end_with_teacher_cache(run_cli, tmp_path):
 def test_intermediate_minilm_and_hidden_distillation_into_a_narrower_student(run_cli):
     # one process, three jobs (each CLI process pays seconds of imports)
     res = run_cli(
-        [*TINY, "method=distill", "pair=tiny_bert_to_narrow", "distill=intermediate,minilm,hidden"],
+        [
+            *TINY,
+            "method=distill",
+            "pair=tiny_bert_to_narrow",
+            "distill=intermediate,minilm,hidden",
+            # the narrow student starts from the teacher's embeddings projected by PCA
+            "+pair.student.embedding_init=teacher_pca",
+        ],
         multirun=True,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     runs = {r.data.params["distill.name"]: r for r in res.runs}
     assert {r.info.status for r in runs.values()} == {"FINISHED"}
+    assert {r.data.params["pair.student.embedding_init"] for r in runs.values()} == {"teacher_pca"}
 
     # TinyBERT's two stages: attention maps are not cached, so the teacher runs every step of
     # the intermediate stage; the prediction stage reads its logits from the cache

@@ -56,7 +56,9 @@ def override_refusal(error: BaseException, conf_dir: Path) -> ConfigError | None
     group = key.split(".")[0]
     by_method = groups_by_method(conf_dir)
     readers = sorted(m for m, groups in by_method.items() if group in groups)
-    if readers:
+    # the group itself is missing (full_key "quant"), not a key below it ("pair.student.x")
+    missing = getattr(error.__cause__, "full_key", None)
+    if readers and missing in (None, group):
         methods = ", ".join(f"method={m}" for m in readers)
         # the simplest reader first: the method named after the group, then the fewest groups
         simplest = min(readers, key=lambda m: (m != group, len(by_method[m]), len(m), m))
@@ -82,19 +84,27 @@ def override_refusal(error: BaseException, conf_dir: Path) -> ConfigError | None
 
 
 def _schema_field(key: str) -> bool:
-    """Whether ``section.field`` names a field of the section's schema (e.g.
-    ``data.max_train_samples``, which the data presets leave out of their YAML)."""
+    """Whether ``section.field[.field...]`` names a field of the section's schema, following
+    nested dataclasses (``data.max_train_samples``, ``pair.student.embedding_init``: knobs the
+    presets leave out of their YAML)."""
     import dataclasses
+    import typing
 
     import nlpcompress.config.schema
     import nlpcompress.methods.registry  # noqa: F401  (registers the method sections' schemas)
     from nlpcompress.config.typed import section_schema
 
-    section, _, name = key.partition(".")
+    section, *names = key.split(".")
     schema = section_schema(section)
-    if schema is None or not name or "." in name or not dataclasses.is_dataclass(schema):
-        return False
-    return name in {f.name for f in dataclasses.fields(schema)}
+    for name in names:
+        if schema is None or not dataclasses.is_dataclass(schema):
+            return False
+        hints = typing.get_type_hints(schema)
+        if name not in {f.name for f in dataclasses.fields(schema)}:
+            return False
+        kinds = [hints[name], *typing.get_args(hints[name])]  # X, or the X of X | None
+        schema = next((k for k in kinds if dataclasses.is_dataclass(k)), None)
+    return bool(names)
 
 
 def _plain(text: str) -> object:

@@ -55,3 +55,12 @@ def test_other_composition_errors_are_left_to_hydra():
 def test_a_schema_knob_the_preset_leaves_out_is_added_with_a_plus():
     refusal = override_refusal(_composition_error(["data.max_train_samples=8000"]), CONF)
     assert refusal.allowed.startswith("+data.max_train_samples=8000 (")
+
+
+def test_a_nested_knob_of_a_selected_group_is_not_blamed_on_the_method():
+    refusal = override_refusal(
+        _composition_error(["method=distill", "pair.student.embedding_init=teacher_pca"]), CONF
+    )
+    assert refusal.allowed.startswith("+pair.student.embedding_init=teacher_pca (")
+    refusal = override_refusal(_composition_error(["method=distill", "pair.studnt=x"]), CONF)
+    assert refusal.allowed.startswith("a key that pair has: name, teacher, student")
