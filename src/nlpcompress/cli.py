@@ -353,6 +353,7 @@ def _failed_overrides_exit_2():
     from hydra._internal import utils as hydra_utils
     from hydra.errors import ConfigCompositionException
 
+    import nlpcompress.methods.registry  # noqa: F401  (light: registers the section schemas)
     from nlpcompress.config.overrides import override_refusal
 
     original = hydra_utils.run_and_report

@@ -11,7 +11,9 @@ does not have fails there (``ConfigCompositionException``, exit 1, with a hint t
   the same override with Hydra's ``+``;
 - a typo (``trainer.learnin_rate=1``): the keys the section does have.
 
-Standard library and OmegaConf only: it runs before torch and friends are imported.
+Standard library and OmegaConf only: it runs before torch and friends are imported. The
+schemas of the method sections (``quant``, ``prune``, ``distill``, ``pair``) are found once their
+modules are imported; the CLI imports :mod:`nlpcompress.methods.registry` first.
 """
 
 from __future__ import annotations
@@ -90,8 +92,7 @@ def _schema_field(key: str) -> bool:
     import dataclasses
     import typing
 
-    import nlpcompress.config.schema
-    import nlpcompress.methods.registry  # noqa: F401  (registers the method sections' schemas)
+    import nlpcompress.config.schema  # noqa: F401  (registers the core sections' schemas)
     from nlpcompress.config.typed import section_schema
 
     section, *names = key.split(".")

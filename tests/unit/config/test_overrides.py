@@ -6,6 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
+import nlpcompress.methods.registry  # noqa: F401  (registers the method sections, as the CLI does)
 from nlpcompress.config.overrides import groups_by_method, override_refusal
 from tests.conftest import ROOT
 
