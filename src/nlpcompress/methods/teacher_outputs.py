@@ -69,8 +69,17 @@ def training_split_outputs(
         shuffle=False,
         collate_fn=dm.collate,
     )
+    what = "logits" + (f"+hidden{layers}" if layers else "") + ("+embeddings" if embeddings else "")
+    log.info(
+        "teacher outputs (%s) of %d training examples: one teacher pass, or the cache",
+        what,
+        len(train),
+    )
     cache = load_or_compute(
         path, lambda: compute_teacher_cache(teacher, loader, len(train), layers, embeddings)
     )
-    what = "logits" + (f"+hidden{layers}" if layers else "") + ("+embeddings" if embeddings else "")
+    log.info(
+        "teacher outputs %s",
+        "read from the cache" if cache.from_disk else f"computed in {cache.build_seconds:.0f} s",
+    )
     return cache, what
