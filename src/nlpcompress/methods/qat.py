@@ -20,7 +20,7 @@ from nlpcompress.methods.quant_workflow import (
     quant_result,
     quantize_for_method,
 )
-from nlpcompress.methods.teacher_outputs import training_split_outputs
+from nlpcompress.methods.teacher_outputs import teacher_cache_metrics, training_split_outputs
 from nlpcompress.training.module import ClassifierModule
 from nlpcompress.training.teacher_kd import TeacherKDModule
 from nlpcompress.training.trainer import fit_best
@@ -89,8 +89,5 @@ def run_qat(ctx: MethodContext) -> CompressedModel:
     module = qat_module(ctx, model, mcfg)
     metrics["time/qat_train_s"] = train_quantized(ctx, module, mcfg, mcfg.precision)
     if isinstance(module, TeacherKDModule):
-        cache = module.cache
-        metrics["distill/teacher_cache_used"] = float(cache is not None)
-        metrics["time/teacher_cache_s"] = cache.build_seconds if cache is not None else 0.0
-        metrics["distill/teacher_forward_calls"] = float(module.teacher_calls)
+        metrics.update(teacher_cache_metrics(module.cache, module.teacher_calls))
     return quant_result(ctx, module.model.eval(), q, metrics)

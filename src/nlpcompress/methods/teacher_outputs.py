@@ -27,6 +27,17 @@ from nlpcompress.methods.base import MethodContext
 log = logging.getLogger(__name__)
 
 
+def teacher_cache_metrics(cache: TeacherCache | None, forward_calls: int) -> dict[str, float]:
+    """What a run that distils logs about its teacher: whether the cache served it, how long the
+    cache took to build (0 when read from disk) and how many teacher passes training still ran."""
+    return {
+        "time/teacher_cache_s": cache.build_seconds if cache is not None else 0.0,
+        "distill/teacher_cache_used": float(cache is not None),
+        "distill/teacher_cache_from_disk": float(cache is not None and cache.from_disk),
+        "distill/teacher_forward_calls": float(forward_calls),
+    }
+
+
 def training_split_outputs(
     ctx: MethodContext,
     teacher: nn.Module,

@@ -58,13 +58,8 @@ class TeacherKDModule(ClassifierModule):
         super().__init__(model, cfg, num_labels)
         self._teacher = [teacher.eval().requires_grad_(False)]
         self.temperature, self.alpha, self.hidden_weight = temperature, alpha, hidden_weight
-        self._cache = [cache]
+        self.cache = cache  # not an nn.Module: neither optimised nor checkpointed
         self.teacher_calls = 0
-
-    @property
-    def cache(self) -> TeacherCache | None:
-        """The teacher-output cache in use, or None."""
-        return self._cache[0]
 
     def teacher_outputs(self, batch: dict[str, torch.Tensor]) -> Outputs:
         """From the cache when there is one, else one no-grad teacher pass (counted)."""
