@@ -4,8 +4,13 @@ shot, and compare with random and magnitude masks of the same per-matrix sparsit
 Trains movement scores (Adam, lr 1e-2; weights AdamW, lr 3e-5) for ``--steps`` steps on SST-2
 sentences starting from a cached fine-tuned MiniLM-L6 baseline, then evaluates, with no
 recovery training, masks that keep the same fraction of every matrix by: the movement scores
-(per matrix, per row, per column, the inverted ranking and |S|), random scores, and ``|W|``. The figures quoted in
-``experiments/movement_pruning.md`` come from this script.
+(per matrix, per row, per column, the inverted ranking and |S|), random scores, and ``|W|``.
+A second table asks whether the damage is a shift of each layer's output mean: for movement,
+random and magnitude masks it gives the mean output shift ``|sum_j W_ij (1 - M_ij) mu_j|``
+(``mu``: the layer's mean input over 256 held-out training sentences) relative to the mean
+``|output mean|``, and the accuracy once every bias absorbs that shift (``b_i += sum_j W_ij
+(1 - M_ij) mu_j``). The figures quoted in ``experiments/movement_pruning.md`` come from this
+script.
 
     .venv/bin/python benchmarks/movement_score_probe.py outputs/cache/baselines/<key>/model
 """
@@ -41,7 +46,7 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(str(pkg / "model"))
     dev = pd.read_csv(SST2 / "dev.tsv", sep="\t", quoting=3).iloc[: args.eval]
     train = pd.read_csv(SST2 / "train.tsv", sep="\t", quoting=3).sample(
-        32 * args.steps, random_state=0
+        32 * args.steps + 256, random_state=0
     )
 
     def encode(texts) -> dict:
@@ -111,6 +116,52 @@ def main() -> None:
                     module.weight.mul_(rule(scores[name], module.weight, sparsity))
             row.append(f"{accuracy(pruned):.3f}")
         print(f"| {sparsity:.0%} | " + " | ".join(row) + " |")
+    trained = copy.deepcopy(base)
+    trained.load_state_dict(state)
+    means = input_means(trained, encode(train.iloc[32 * args.steps :]["sentence"]))
+    print(
+        "| mask | sparsity | accuracy | output means restored | mean shift / mean |output mean| |"
+    )
+    for sparsity in (0.2, 0.5):
+        for label in ("movement (per matrix)", "random", "magnitude"):
+            masks = {  # one mask for both columns
+                name: rules[label](scores[name], module.weight, sparsity)
+                for name, module in prunable_linears(trained).items()
+            }
+            cells = []
+            for restore in (False, True):
+                pruned = copy.deepcopy(trained)
+                shifts = []
+                with torch.no_grad():
+                    for name, module in prunable_linears(pruned).items():
+                        mask = masks[name]
+                        shift = (module.weight * (1 - mask)) @ means[name]
+                        mean_out = (module.weight @ means[name] + module.bias).abs().mean()
+                        shifts.append(float(shift.abs().mean() / mean_out))
+                        module.weight.mul_(mask)
+                        if restore:
+                            module.bias.add_(shift)
+                cells.append(f"{accuracy(pruned):.3f}")
+            shift_ratio = sum(shifts) / len(shifts)
+            print(f"| {label} | {sparsity:.0%} | {' | '.join(cells)} | {shift_ratio:.2f} |")
+
+
+def input_means(model, enc: dict) -> dict[str, torch.Tensor]:
+    """Mean input of every prunable Linear over the real (unpadded) tokens of ``enc``."""
+    real = enc["attention_mask"].bool()
+    means, hooks = {}, []
+    for name, module in prunable_linears(model).items():
+
+        def hook(_module, inputs, _output, name=name):
+            means[name] = inputs[0][real].mean(0)
+
+        hooks.append(module.register_forward_hook(hook))
+    model.eval()
+    with torch.no_grad():
+        model(**enc)
+    for h in hooks:
+        h.remove()
+    return means
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ def test_magnitude_prune_end_to_end(run_cli):
     assert 0.40 < m["size/encoder_ratio_vs_fp32"] < 0.45
     assert m["size/ratio_vs_fp32"] < 1.0
     assert m["prune/prune_events"] >= 3  # gradual: several prune steps
+    # magnitude cuts the smallest weights: far below the mean |W| of the matrices
+    assert m["prune/pruned_weight_ratio"] < 0.5
     assert "test/acc_drop_vs_fp32" in m
     assert run.data.tags["materialized"] == "false"
     assert run.info.run_name == "prune-magnitude-s0.6"
@@ -124,6 +126,7 @@ def test_soft_movement_with_kd_from_the_teacher_from_pretrained(run_cli):
     assert m["sparsity/actual"] == pytest.approx(0.8, abs=0.01)
     assert m["sparsity/max_matrix"] > m["sparsity/min_matrix"]
     assert m["sparsity/max_matrix"] < 1.0
+    assert 0.0 < m["prune/pruned_weight_ratio"] < 10.0
     from mlflow.tracking import MlflowClient
 
     names = {a.path for a in MlflowClient(res.tracking_uri).list_artifacts(run.info.run_id)}

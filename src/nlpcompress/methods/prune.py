@@ -28,7 +28,7 @@ from nlpcompress.methods.prune_module import PruningModule
 from nlpcompress.models.io import logits_of, model_inputs
 from nlpcompress.prune.bert import encoder_layers, prunable_linears
 from nlpcompress.prune.config import PruneConfig
-from nlpcompress.prune.masking import attach_masks, update_masks
+from nlpcompress.prune.masking import attach_masks, pruned_weight_ratio, update_masks
 from nlpcompress.prune.masks import sparsity_of
 from nlpcompress.prune.movement import bake
 from nlpcompress.prune.schedule import SparsitySchedule
@@ -194,6 +194,7 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
     if p.kind != "movement" or not p.finetune:
         # Make sure the target is met even if training stopped before the last prune step.
         update_masks(masks, targets, p.kind, p.target_sparsity, p.scope, p.n, p.m)
+    metrics["prune/pruned_weight_ratio"] = pruned_weight_ratio(masks, targets)
     bake(model)
     if p.rewind:
         model = _rewind(ctx, p, model, start_state, epochs)

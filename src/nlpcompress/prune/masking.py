@@ -63,3 +63,28 @@ def update_masks(
             per_matrix = global_sparsities({k: p.scores for k, p in masks.items()}, sparsity)
             for k, p in masks.items():
                 p.sparsity = per_matrix[k]
+
+
+def pruned_weight_ratio(masks: dict[str, nn.Module], targets: dict[str, nn.Module]) -> float:
+    """``mean |W_ij| over the pruned (i, j) / mean |W_ij| over all``, on the dense weights
+    ``W`` under the masks (before they are baked), pooled over every masked matrix.
+
+    Magnitude pruning removes the smallest weights (a ratio near 0). Movement pruning removes
+    the weights that moved towards zero: after the authors' epochs of warm-up those weights
+    are already small when they are cut, so the ratio is well below 1; a ratio near 1 means
+    the mask cut weights of ordinary size, the perturbation a short budget makes. NaN when
+    nothing is pruned.
+    """
+    pruned_sum, pruned_count, all_sum, all_count = 0.0, 0, 0.0, 0
+    with torch.no_grad():
+        for k, p in masks.items():
+            weight = targets[k].parametrizations.weight.original.abs()
+            mask = p.current_mask() if isinstance(p, MovementMask) else p.mask
+            removed = mask == 0
+            pruned_sum += float(weight[removed].sum())
+            pruned_count += int(removed.sum())
+            all_sum += float(weight.sum())
+            all_count += weight.numel()
+    if pruned_count == 0:
+        return float("nan")
+    return (pruned_sum / pruned_count) / (all_sum / all_count)
