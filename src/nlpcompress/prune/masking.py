@@ -70,10 +70,9 @@ def pruned_weight_ratio(masks: dict[str, nn.Module], targets: dict[str, nn.Modul
     ``W`` under the masks (before they are baked), pooled over every masked matrix.
 
     Magnitude pruning removes the smallest weights (a ratio near 0). Movement pruning removes
-    the weights that moved towards zero: after the authors' epochs of warm-up those weights
-    are already small when they are cut, so the ratio is well below 1; a ratio near 1 means
-    the mask cut weights of ordinary size, the perturbation a short budget makes. NaN when
-    nothing is pruned.
+    the weights that moved towards zero; only if they had the steps to get near zero before
+    the cut is its ratio well below 1. A ratio near 1 means the mask cut weights of ordinary
+    size. NaN when nothing is pruned.
     """
     pruned_sum, pruned_count, all_sum, all_count = 0.0, 0, 0.0, 0
     with torch.no_grad():
