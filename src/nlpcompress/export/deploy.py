@@ -3,6 +3,13 @@
 The fused ONNX path (measured fastest here, see the README): eager attention, TorchScript
 exporter (opset 17, dynamic batch and sequence axes), then ONNX Runtime's BERT fusion
 (``optimize_model(model_type="bert")``), which folds attention into one fused kernel.
+
+The fusion leaves ``Add`` + ``LayerNormalization`` unfused (``SkipLayerNormalization`` off),
+and every session this project opens leaves out ORT's own ``SkipLayerNormFusion``
+(:data:`~nlpcompress.measure.ort_worker.DISABLED_OPTIMIZERS`), which would fuse them again at
+load: ORT 1.32's ``SkipLayerNormalization`` CPU kernel was the slowest node of the int8 graph
+(``benchmarks/skip_layernorm_speed.py``). A file deployed elsewhere needs the same session
+option, ``disabled_optimizers=["SkipLayerNormFusion"]``, for the speed measured here.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from nlpcompress.measure.ort_worker import open_session
 from nlpcompress.models.io import logits_of
 
 log = logging.getLogger(__name__)
@@ -104,12 +112,27 @@ def export_onnx(model: nn.Module, path: Path, opset: int = 17, fuse: bool = True
 
         heads, width = _fusion_shape(model) or (0, 0)  # 0: layer norm/GELU fusions only
         optimize_model(
-            str(raw), model_type="bert", num_heads=heads, hidden_size=width
+            str(raw),
+            model_type="bert",
+            num_heads=heads,
+            hidden_size=width,
+            optimization_options=fusion_options(),
         ).save_model_to_file(str(path))
         raw.unlink()
     else:
         raw.rename(path)
     return path
+
+
+def fusion_options():
+    """ORT's BERT fusions without ``SkipLayerNormalization`` (slower than the plain ``Add`` +
+    ``LayerNormalization`` it replaces; see the module docstring)."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+
+    options = FusionOptions("bert")
+    options.enable_skip_layer_norm = False
+    options.enable_bias_skip_layer_norm = False
+    return options
 
 
 def _fusion_shape(model: nn.Module) -> tuple[int, int] | None:
@@ -130,12 +153,8 @@ def _fusion_shape(model: nn.Module) -> tuple[int, int] | None:
 def ort_predictor(path: Path, threads: int):
     """Batch -> logits through ONNX Runtime, with spinning off (in-process use)."""
     import numpy as np
-    import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    session = open_session(path, threads, spinning=False)
     names = [i.name for i in session.get_inputs()]
 
     def predict(batch):

@@ -15,6 +15,14 @@ import sys
 import time
 from collections.abc import Callable
 
+# ONNX Runtime graph rewrites left out of every session this project builds. Its
+# SkipLayerNormFusion folds each residual Add + LayerNormalization back into the contrib op
+# SkipLayerNormalization, whose CPU kernel (ORT 1.32) was the slowest node of the int8 graph:
+# seen on a Sapphire Rapids, the compact_minilm shape's int8 graph ran in 1.67 ms with it and
+# 0.71 ms without (batch 1, 1 thread, another job on the cores);
+# benchmarks/skip_layernorm_speed.py times both side by side.
+DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
+
 
 def synthetic_feed(
     input_names: list[str], batch: int, seq: int, seed: int, vocab: int = 30000
@@ -64,14 +72,30 @@ def time_jobs(
     return out
 
 
-def main(argv: list[str]) -> None:
+def open_session(path, threads: int, spinning: bool = True, optimized_path=None):
+    """An ONNX Runtime CPU session on ``threads`` threads, without :data:`DISABLED_OPTIMIZERS`.
+
+    Args:
+        spinning: let idle worker threads spin (off where torch runs in the same process).
+        optimized_path: where ORT writes the graph it runs after its own rewrites (for tests).
+    """
     import onnxruntime as ort
 
-    path, threads, seed, vocab, jobs = parse_args(argv)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if optimized_path is not None:
+        opts.optimized_model_filepath = str(optimized_path)
+    return ort.InferenceSession(
+        str(path), opts, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS
+    )
+
+
+def main(argv: list[str]) -> None:
+    path, threads, seed, vocab, jobs = parse_args(argv)
+    session = open_session(path, threads)
     names = [i.name for i in session.get_inputs()]
     print(json.dumps({"ms": time_jobs(lambda f: session.run(None, f), names, jobs, seed, vocab)}))
 
