@@ -7,7 +7,7 @@ fusion on and off, for the full MiniLM-L6 and for the narrow ``compact_minilm`` 
 4 heads, FFN 384, untrained), and times both side by side with PyTorch fp32 eager of MiniLM-L6
 (``measure.speed.compare``: alternating rounds, ORT in fresh processes; batch 1 and 32, 64
 tokens, 2 threads). Both sessions leave out ORT's load-time ``SkipLayerNormFusion``
-(``measure.ort_worker.DISABLED_OPTIMIZERS``), so each runs the graph it was written with. It
+(``export.ort_session.DISABLED_OPTIMIZERS``), so each runs the graph it was written with. It
 also prints the largest logit difference between the two graphs.
 
     .venv/bin/python benchmarks/skip_layernorm_speed.py

@@ -6,7 +6,7 @@ exporter (opset 17, dynamic batch and sequence axes), then ONNX Runtime's BERT f
 
 The fusion leaves ``Add`` + ``LayerNormalization`` unfused (``SkipLayerNormalization`` off),
 and every session this project opens leaves out ORT's own ``SkipLayerNormFusion``
-(:data:`~nlpcompress.measure.ort_worker.DISABLED_OPTIMIZERS`), which would fuse them again at
+(:data:`~nlpcompress.export.ort_session.DISABLED_OPTIMIZERS`), which would fuse them again at
 load: ORT 1.32's ``SkipLayerNormalization`` CPU kernel was the slowest node of the int8 graph
 (``benchmarks/skip_layernorm_speed.py``). A file deployed elsewhere needs the same session
 option, ``disabled_optimizers=["SkipLayerNormFusion"]``, for the speed measured here.
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nlpcompress.measure.ort_worker import open_session
+from nlpcompress.export.ort_session import open_session
 from nlpcompress.models.io import logits_of
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ Usage: ``python -m nlpcompress.measure.ort_worker MODEL.onnx THREADS SEED VOCAB 
 ``{"ms": [[...], ...]}``, one list of per-call milliseconds per job, in order. One process
 times every shape of one round (batch-1 latency and batch-B throughput, or each sequence
 length), so the session is built once per round, not once per shape. Imports onnxruntime
-and numpy only.
+and numpy only (the session comes from :mod:`nlpcompress.export.ort_session`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 
-# ONNX Runtime graph rewrites left out of every session this project builds. Its
-# SkipLayerNormFusion folds each residual Add + LayerNormalization back into the contrib op
-# SkipLayerNormalization, whose CPU kernel (ORT 1.32) was the slowest node of the int8 graph.
-# benchmarks/skip_layernorm_speed.py, Sapphire Rapids, 2 threads, 64 tokens, idle: MiniLM-L6 int8
-# 3.27 -> 2.61 ms at batch 1 (2.31x -> 3.20x fp32 eager at batch 32); the compact_minilm shape
-# (3 layers, 4 heads, FFN 384) 1.15 -> 0.78 ms (9.95x -> 16.85x at batch 32).
-DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
+from nlpcompress.export.ort_session import open_session
 
 
 def synthetic_feed(
@@ -70,27 +64,6 @@ def time_jobs(
             times.append((time.perf_counter() - start) * 1000.0)
         out.append(times)
     return out
-
-
-def open_session(path, threads: int, spinning: bool = True, optimized_path=None):
-    """An ONNX Runtime CPU session on ``threads`` threads, without :data:`DISABLED_OPTIMIZERS`.
-
-    Args:
-        spinning: let idle worker threads spin (off where torch runs in the same process).
-        optimized_path: where ORT writes the graph it runs after its own rewrites (for tests).
-    """
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    if not spinning:
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if optimized_path is not None:
-        opts.optimized_model_filepath = str(optimized_path)
-    return ort.InferenceSession(
-        str(path), opts, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS
-    )
 
 
 def main(argv: list[str]) -> None:

@@ -26,7 +26,7 @@ def test_structured_onnx_is_fused_and_matches_torch(tiny_bert, tiny_batch, tmp_p
 
 def test_ort_sessions_do_not_fuse_skip_layer_norm_back(tiny_bert, tmp_path):
     """ORT's own SkipLayerNormFusion would undo the export's choice at load time."""
-    from nlpcompress.measure.ort_worker import open_session
+    from nlpcompress.export.ort_session import open_session
 
     deployed = deploy_structured(copy.deepcopy(tiny_bert), "onnxruntime", tmp_path)
     runtime_graph = tmp_path / "runtime.onnx"
