@@ -99,6 +99,8 @@ def test_movement_and_nm_run(run_cli, preset, extra):
     m = run.data.metrics
     assert m["sparsity/actual"] == pytest.approx(0.8 if preset == "movement" else 0.5, abs=0.005)
     assert run.data.tags["materialized"] == "false"
+    if preset == "movement":  # the share of the mask that changed since the previous step
+        assert 0.0 <= m["prune/mask_flip_rate"] <= 1.0
 
 
 def test_bad_prune_config_exits_2_before_work(run_cli):

@@ -11,7 +11,7 @@ from torch import nn
 from nlpcompress.config.schema import TrainerConfig
 from nlpcompress.distill.losses import kd_loss
 from nlpcompress.models.io import logits_of, model_inputs
-from nlpcompress.prune.masking import update_masks
+from nlpcompress.prune.masking import current_masks, mask_flip_rate, update_masks
 from nlpcompress.prune.movement import MovementMask, masked_modules, movement_penalty
 from nlpcompress.prune.schedule import SparsitySchedule
 from nlpcompress.training.module import ClassifierModule, linear_warmup_decay
@@ -64,16 +64,31 @@ class PruningModule(ClassifierModule):
         self.temperature, self.alpha = temperature, alpha
         self.current_sparsity = 0.0
         self.prune_events: list[tuple[int, float]] = []
+        self._masks_before: dict[str, torch.Tensor] | None = None
 
     def on_train_batch_start(self, batch, batch_idx):
         step = self.global_step
-        if self.kind is None or self.schedule is None or not self.schedule.is_prune_step(step):
+        if self.kind is None or self.schedule is None:
             return
-        sparsity = self.schedule.sparsity_at(step)
-        update_masks(self.masks, self.targets, self.kind, sparsity, self.scope, self.n, self.m)
-        self.current_sparsity = sparsity
-        self.prune_events.append((step, sparsity))
-        self.log("prune/target_sparsity", sparsity, on_step=True, on_epoch=False)
+        if self.schedule.is_prune_step(step):
+            sparsity = self.schedule.sparsity_at(step)
+            update_masks(self.masks, self.targets, self.kind, sparsity, self.scope, self.n, self.m)
+            self.current_sparsity = sparsity
+            self.prune_events.append((step, sparsity))
+            self.log("prune/target_sparsity", sparsity, on_step=True, on_epoch=False)
+        if self.kind == "movement":
+            self._log_mask_flips(step)
+
+    def _log_mask_flips(self, step: int) -> None:
+        """``prune/mask_flip_rate``: the share of mask entries that changed since the previous
+        step (:func:`~nlpcompress.prune.masking.mask_flip_rate`), on the steps Lightning logs."""
+        every = max(1, getattr(self.trainer, "log_every_n_steps", 1))
+        if self._masks_before is not None:
+            rate = mask_flip_rate(self._masks_before, current_masks(self.masks))
+            self.log("prune/mask_flip_rate", rate, on_step=True, on_epoch=False)
+            self._masks_before = None
+        if (step + 1) % every == 0:
+            self._masks_before = current_masks(self.masks)
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = self(batch)

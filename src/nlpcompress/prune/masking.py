@@ -87,3 +87,25 @@ def pruned_weight_ratio(masks: dict[str, nn.Module], targets: dict[str, nn.Modul
     if pruned_count == 0:
         return float("nan")
     return (pruned_sum / pruned_count) / (all_sum / all_count)
+
+
+def current_masks(masks: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
+    """Each parametrization's mask as it is applied now (bool: True = kept)."""
+    with torch.no_grad():
+        return {
+            k: (p.current_mask() if isinstance(p, MovementMask) else p.mask) != 0
+            for k, p in masks.items()
+        }
+
+
+def mask_flip_rate(previous: dict[str, torch.Tensor], current: dict[str, torch.Tensor]) -> float:
+    """Share of mask entries that changed between two steps, pooled over every matrix:
+    ``sum_l |M_l^t xor M_l^(t-1)| / sum_l N_l``.
+
+    Between two prune steps a fixed mask never changes (0). A movement mask is TopK of scores
+    that move every step, so weights swap in and out at the threshold; a weight that comes back
+    has the value it had when it was cut, and one that leaves takes its contribution with it.
+    """
+    flipped = sum(int((current[k] ^ previous[k]).sum()) for k in current)
+    total = sum(m.numel() for m in current.values())
+    return flipped / total if total else 0.0
