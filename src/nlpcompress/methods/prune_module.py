@@ -81,7 +81,8 @@ class PruningModule(ClassifierModule):
 
     def _log_mask_flips(self, step: int) -> None:
         """``prune/mask_flip_rate``: the share of mask entries that changed since the previous
-        step (:func:`~nlpcompress.prune.masking.mask_flip_rate`), on the steps Lightning logs."""
+        step (:func:`~nlpcompress.prune.masking.mask_flip_rate`; on a prune step it includes the new
+        cut), on the steps Lightning logs."""
         every = max(1, getattr(self.trainer, "log_every_n_steps", 1))
         if self._masks_before is not None:
             rate = mask_flip_rate(self._masks_before, current_masks(self.masks))

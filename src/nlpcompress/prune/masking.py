@@ -76,10 +76,9 @@ def pruned_weight_ratio(masks: dict[str, nn.Module], targets: dict[str, nn.Modul
     """
     pruned_sum, pruned_count, all_sum, all_count = 0.0, 0, 0.0, 0
     with torch.no_grad():
-        for k, p in masks.items():
+        for k, kept in current_masks(masks).items():
             weight = targets[k].parametrizations.weight.original.abs()
-            mask = p.current_mask() if isinstance(p, MovementMask) else p.mask
-            removed = mask == 0
+            removed = ~kept
             pruned_sum += float(weight[removed].sum())
             pruned_count += int(removed.sum())
             all_sum += float(weight.sum())
@@ -102,9 +101,9 @@ def mask_flip_rate(previous: dict[str, torch.Tensor], current: dict[str, torch.T
     """Share of mask entries that changed between two steps, pooled over every matrix:
     ``sum_l |M_l^t xor M_l^(t-1)| / sum_l N_l``.
 
-    Between two prune steps a fixed mask never changes (0). A movement mask is TopK of scores
-    that move every step, so weights swap in and out at the threshold; a weight that comes back
-    has the value it had when it was cut, and one that leaves takes its contribution with it.
+    A fixed mask changes only on prune steps, by the schedule's new cut. A movement mask is TopK
+    of scores that move every step, so weights can also swap in and out at the threshold; a
+    weight that comes back has the value it had when it was cut.
     """
     flipped = sum(int((current[k] ^ previous[k]).sum()) for k in current)
     total = sum(m.numel() for m in current.values())

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from nlpcompress.export.deploy import Deployable, OnnxDeployable, TorchDeployable
+from nlpcompress.export.ort_session import open_session
 from nlpcompress.models.io import logits_of
 from nlpcompress.tracking.conventions import scoped_tracking_uri
 from nlpcompress.tracking.run import RunTracker, retry_locked
@@ -64,7 +65,7 @@ def _log_onnx(deployed: OnnxDeployable, example: dict, model_id: str, run_id: st
 
     names = _onnx_inputs(deployed.path)
     feed = {n: example[n] for n in names}
-    session = ort.InferenceSession(str(deployed.path), providers=["CPUExecutionProvider"])
+    session = open_session(deployed.path, 1, spinning=False)
     logits = session.run(None, feed)[0]
     mlflow.onnx.log_model(
         onnx.load(str(deployed.path)),
