@@ -129,6 +129,9 @@ def test_soft_movement_with_kd_from_the_teacher_from_pretrained(run_cli):
     assert m["sparsity/max_matrix"] > m["sparsity/min_matrix"]
     assert m["sparsity/max_matrix"] < 1.0
     assert 0.0 < m["prune/pruned_weight_ratio"] < 10.0
+    # the teacher's logits come from the on-disk cache: no training step runs the teacher
+    assert m["distill/teacher_cache_used"] == 1.0
+    assert m["distill/teacher_forward_calls"] == 0.0
     from mlflow.tracking import MlflowClient
 
     names = {a.path for a in MlflowClient(res.tracking_uri).list_artifacts(run.info.run_id)}

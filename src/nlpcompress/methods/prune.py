@@ -25,6 +25,7 @@ from nlpcompress.config.run import RunConfig
 from nlpcompress.export.deploy import Deployable, default_deploy
 from nlpcompress.methods.base import CompressedModel, MethodContext
 from nlpcompress.methods.prune_module import PruningModule
+from nlpcompress.methods.teacher_outputs import teacher_cache_metrics, training_split_outputs
 from nlpcompress.models.io import logits_of, model_inputs
 from nlpcompress.prune.bert import encoder_layers, prunable_linears
 from nlpcompress.prune.config import PruneConfig
@@ -184,11 +185,12 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
             p.m,
             p.movement_lambda if p.movement_mode == "soft" else 0.0,
             p.scores_learning_rate,
-            teacher=_teacher(ctx, p),
             temperature=p.distill_temperature,
             alpha=p.distill_alpha,
+            **_kd_teacher(ctx, p),
         )
         _fit(ctx, module, epochs)
+        metrics.update(_kd_metrics(module))
         metrics["prune/prune_events"] = float(len(module.prune_events))
         metrics["prune/train_steps"] = float(total)
     if p.kind != "movement" or not p.finetune:
@@ -212,16 +214,27 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
     return model, metrics
 
 
-def _teacher(ctx: MethodContext, p: PruneConfig) -> nn.Module | None:
-    """The fp32 baseline as the teacher when ``prune.distill`` (a copy: it is put in eval mode
-    and frozen, and the baseline itself is timed later)."""
+def _kd_teacher(ctx: MethodContext, p: PruneConfig) -> dict:
+    """``teacher`` and ``cache`` for :class:`PruningModule` when ``prune.distill``: a copy of the
+    fp32 baseline (put in eval mode and frozen; the baseline itself is timed later) and its logits
+    over the training split, read from the on-disk teacher cache that ``method=distill`` and QAT
+    with KD share (built on a miss), so no training step runs the teacher."""
     if not p.distill:
-        return None
+        return {"teacher": None, "cache": None}
     if ctx.baseline is None:
         raise ConfigError(
             "prune.distill", True, "false: this run has no fp32 baseline to distil from"
         )
-    return copy.deepcopy(ctx.baseline.model)
+    teacher = copy.deepcopy(ctx.baseline.model).eval()
+    cache, _ = training_split_outputs(ctx, teacher, ctx.baseline.key, [], False, 0, "prune.distill")
+    return {"teacher": teacher, "cache": cache}
+
+
+def _kd_metrics(module: PruningModule) -> dict[str, float]:
+    """The teacher-cache metrics of a pruning run that distilled (none otherwise)."""
+    if not module.distills:
+        return {}
+    return teacher_cache_metrics(module.cache, module.teacher_calls)
 
 
 def _rewind(
@@ -263,6 +276,7 @@ def run_structured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dict[
     encoder_before = sum(t.numel() for t in encoder_layers(model).parameters())
     remove_heads(model, heads)
     remove_neurons(model, neurons)
+    kd_metrics: dict[str, float] = {}
     if p.finetune:
         module = PruningModule(
             model,
@@ -272,11 +286,12 @@ def run_structured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dict[
             {},
             None,
             None,
-            teacher=_teacher(ctx, p),
             temperature=p.distill_temperature,
             alpha=p.distill_alpha,
+            **_kd_teacher(ctx, p),
         )
         _fit(ctx, module, _epochs(ctx, p))
+        kd_metrics = _kd_metrics(module)
     if p.int8:
         _round_int8(model)
     head_counts, ffn_sizes = layer_shapes(model)
@@ -292,6 +307,7 @@ def run_structured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dict[
         "prune/layers": float(layers),
         # structured: the fraction of the Transformer layers' parameters removed
         names.SPARSITY_ACTUAL: 1.0 - encoder_after / encoder_before,
+        **kd_metrics,
     }
 
 

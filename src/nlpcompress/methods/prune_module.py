@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nlpcompress.config.schema import TrainerConfig
+from nlpcompress.distill.cache import TeacherCache
 from nlpcompress.distill.losses import kd_loss
 from nlpcompress.models.io import logits_of, model_inputs
 from nlpcompress.prune.masking import current_masks, mask_flip_rate, update_masks
@@ -35,6 +36,8 @@ class PruningModule(ClassifierModule):
         scores_lr: learning rate of the movement scores.
         teacher: the fp32 model to distil from while pruning (frozen), or None.
         temperature, alpha: ``T`` and ``alpha`` of :func:`~nlpcompress.distill.losses.kd_loss`.
+        cache: the teacher's logits by example index, read instead of running the teacher each
+            step (the same numbers: the teacher is frozen and in eval mode), or None.
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class PruningModule(ClassifierModule):
         teacher: nn.Module | None = None,
         temperature: float = 2.0,
         alpha: float = 0.9,
+        cache: TeacherCache | None = None,
     ):
         super().__init__(model, cfg, num_labels)
         self.targets, self.masks, self.kind, self.schedule = targets, masks, kind, schedule
@@ -62,6 +66,8 @@ class PruningModule(ClassifierModule):
         # Kept out of the module tree: the teacher is neither optimised nor checkpointed.
         self._teacher = [teacher.eval().requires_grad_(False)] if teacher is not None else []
         self.temperature, self.alpha = temperature, alpha
+        self.cache = cache  # not an nn.Module: neither optimised nor checkpointed
+        self.teacher_calls = 0
         self.current_sparsity = 0.0
         self.prune_events: list[tuple[int, float]] = []
         self._masks_before: dict[str, torch.Tensor] | None = None
@@ -94,8 +100,7 @@ class PruningModule(ClassifierModule):
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = self(batch)
         if self._teacher:
-            with torch.no_grad():
-                teacher_logits = logits_of(self._teacher[0](**model_inputs(batch, self.model)))
+            teacher_logits = self._teacher_logits(batch)
             loss = kd_loss(logits, teacher_logits, batch["labels"], self.temperature, self.alpha)
         else:
             loss = F.cross_entropy(logits, batch["labels"])
@@ -103,6 +108,19 @@ class PruningModule(ClassifierModule):
             weight = self.movement_lambda * self.current_sparsity / max(self.schedule.final, 1e-8)
             loss = loss + weight * movement_penalty(self.model)
         return loss
+
+    @property
+    def distills(self) -> bool:
+        """Whether the loss distils from a teacher."""
+        return bool(self._teacher)
+
+    def _teacher_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """From the cache when there is one, else one no-grad teacher pass (counted)."""
+        if self.cache is not None:
+            return self.cache.lookup(batch).logits
+        self.teacher_calls += 1
+        with torch.no_grad():
+            return logits_of(self._teacher[0](**model_inputs(batch, self.model)))
 
     def _scores(self) -> list[nn.Parameter]:
         return [p.scores for _, _, p in masked_modules(self.model) if isinstance(p, MovementMask)]

@@ -57,6 +57,8 @@ class PruneConfig:
             ``|W|`` that destroys the model (see experiments/movement_pruning.md).
         distill: distil from the fp32 baseline (the teacher) while pruning:
             ``L = alpha T^2 KL(p_t^T || p_s^T) + (1 - alpha) CE`` (Sanh et al.'s best rows).
+            The teacher's logits are read from the on-disk teacher cache (one teacher pass over
+            the training split, shared with ``method=distill`` and QAT with KD).
         distill_temperature: ``T`` of that loss.
         distill_alpha: ``alpha`` of that loss.
         scores_learning_rate: learning rate of the movement scores (Sanh et al. use 1e-2).

@@ -1,0 +1,55 @@
+"""KD while pruning (``prune.distill``): the loss is the documented KD formula, and the cached
+teacher logits give the same loss as a live teacher pass without running the teacher."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nlpcompress.config.schema import TrainerConfig
+from nlpcompress.distill.cache import compute_teacher_cache
+from nlpcompress.methods.prune_module import PruningModule
+from tests.unit.distill.conftest import make_batch, tiny_bert
+
+
+@pytest.fixture
+def pair():
+    teacher = tiny_bert(layers=2, seed=0)
+    student = copy.deepcopy(teacher)
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(0.05 * torch.randn_like(p))  # a perturbed copy, like a pruned model
+    return teacher, student
+
+
+def _module(student, teacher, cache=None) -> PruningModule:
+    return PruningModule(
+        student, TrainerConfig(), 2, {}, {}, None, None,
+        teacher=teacher, temperature=2.0, alpha=0.9, cache=cache,
+    )  # fmt: skip
+
+
+def test_kd_loss_while_pruning_is_soft_kl_plus_hard_ce(pair):
+    teacher, student = pair
+    batch = make_batch([5, 3, 7], pad_to=8)
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}
+    s = student(**inputs).logits
+    with torch.no_grad():
+        t = teacher(**inputs).logits
+    T, a = 2.0, 0.9
+    kl = F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1), reduction="batchmean")
+    expected = a * T**2 * kl + (1 - a) * F.cross_entropy(s, batch["labels"])
+    torch.testing.assert_close(_module(student, teacher).compute_loss(batch), expected)
+
+
+def test_cached_teacher_logits_give_the_live_loss_without_a_teacher_pass(pair):
+    teacher, student = pair
+    batch = make_batch([5, 3, 7], pad_to=8)
+    cache = compute_teacher_cache(teacher, [batch], size=3, layers=[])
+    live, cached = _module(student, teacher), _module(student, teacher, cache)
+    torch.testing.assert_close(cached.compute_loss(batch), live.compute_loss(batch))
+    assert (cached.teacher_calls, live.teacher_calls) == (0, 1)
+    assert cached.distills and not _module(student, None).distills
