@@ -218,7 +218,8 @@ def _kd_teacher(ctx: MethodContext, p: PruneConfig) -> dict:
     """``teacher`` and ``cache`` for :class:`PruningModule` when ``prune.distill``: a copy of the
     fp32 baseline (put in eval mode and frozen; the baseline itself is timed later) and its logits
     over the training split, read from the on-disk teacher cache that ``method=distill`` and QAT
-    with KD share (built on a miss), so no training step runs the teacher."""
+    with KD share (built on a miss), so no training step runs the teacher; without it
+    (``prune.distill_cache=false``) the teacher runs at every step."""
     if not p.distill:
         return {"teacher": None, "cache": None}
     if ctx.baseline is None:
@@ -226,6 +227,8 @@ def _kd_teacher(ctx: MethodContext, p: PruneConfig) -> dict:
             "prune.distill", True, "false: this run has no fp32 baseline to distil from"
         )
     teacher = copy.deepcopy(ctx.baseline.model).eval()
+    if not p.distill_cache:
+        return {"teacher": teacher, "cache": None}
     cache, _ = training_split_outputs(ctx, teacher, ctx.baseline.key, [], False, 0, "prune.distill")
     return {"teacher": teacher, "cache": cache}
 

@@ -57,8 +57,10 @@ class PruneConfig:
             ``|W|`` that destroys the model (see experiments/movement_pruning.md).
         distill: distil from the fp32 baseline (the teacher) while pruning:
             ``L = alpha T^2 KL(p_t^T || p_s^T) + (1 - alpha) CE`` (Sanh et al.'s best rows).
-            The teacher's logits are read from the on-disk teacher cache (one teacher pass over
-            the training split, shared with ``method=distill`` and QAT with KD).
+        distill_cache: read the teacher's logits from the on-disk teacher cache (one teacher
+            pass over the training split, shared with ``method=distill`` and QAT with KD, built
+            on a miss); false runs the teacher at every step, which is cheaper when the budget
+            is a small part of an epoch and no cache exists yet.
         distill_temperature: ``T`` of that loss.
         distill_alpha: ``alpha`` of that loss.
         scores_learning_rate: learning rate of the movement scores (Sanh et al. use 1e-2).
@@ -93,6 +95,7 @@ class PruneConfig:
     end_fraction: float = 0.7
     start_from: Literal["baseline", "pretrained"] = "baseline"
     distill: bool = False
+    distill_cache: bool = True
     distill_temperature: float = 2.0
     distill_alpha: float = 0.9
     int8: bool = False

@@ -53,3 +53,17 @@ def test_cached_teacher_logits_give_the_live_loss_without_a_teacher_pass(pair):
     torch.testing.assert_close(cached.compute_loss(batch), live.compute_loss(batch))
     assert (cached.teacher_calls, live.teacher_calls) == (0, 1)
     assert cached.distills and not _module(student, None).distills
+
+
+def test_distill_cache_false_runs_the_teacher_each_step_and_distill_false_has_no_teacher(pair):
+    from types import SimpleNamespace
+
+    from nlpcompress.methods.prune import _kd_teacher
+    from nlpcompress.prune.config import PruneConfig
+
+    teacher, _ = pair
+    ctx = SimpleNamespace(baseline=SimpleNamespace(model=teacher, key="k"))
+    live = _kd_teacher(ctx, PruneConfig(kind="structured", distill=True, distill_cache=False))
+    assert live["cache"] is None and live["teacher"] is not teacher  # a frozen copy
+    assert not live["teacher"].training
+    assert _kd_teacher(ctx, PruneConfig(kind="structured")) == {"teacher": None, "cache": None}
