@@ -205,7 +205,7 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
     if method.max_steps is not None:
         overrides["max_steps"] = method.max_steps
     trainer = ctx.make_trainer(default_root_dir=str(ctx.run_dir / "distill"), **overrides)
-    train_s = fit_best(trainer, module, dm)
+    train_s = fit_best(trainer, module, dm, seed=cfg.seed)
     student = module.model.eval()
 
     steps = max(1, int(trainer.global_step))

@@ -45,6 +45,7 @@ from nlpcompress.prune.structured import (
 )
 from nlpcompress.report.layer_plot import write_layer_sparsity
 from nlpcompress.training.module import ClassifierModule
+from nlpcompress.training.trainer import reseed
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ def make_schedule(p: PruneConfig, total_steps: int) -> SparsitySchedule:
 
 def _fit(ctx: MethodContext, module: ClassifierModule, epochs: int) -> None:
     trainer = ctx.make_trainer(max_epochs=epochs, max_steps=step_limit(ctx), checkpoint=False)
+    reseed(ctx.cfg.seed)
     trainer.fit(module, datamodule=ctx.datamodule)
 
 

@@ -42,7 +42,7 @@ def train_quantized(
         callbacks=list(callbacks),
         **overrides,
     )
-    return fit_best(trainer, module, ctx.datamodule)
+    return fit_best(trainer, module, ctx.datamodule, seed=ctx.cfg.seed)
 
 
 def qat_module(ctx: MethodContext, model, mcfg) -> ClassifierModule:

@@ -87,3 +87,27 @@ def test_baseline_is_cached_and_a_corrupted_entry_is_rebuilt(tiny_cfg, tmp_path)
     from nlpcompress.training.baseline import baseline_key
 
     assert baseline_key(other_seed, dm) != baseline_key(cfg, dm)
+
+
+def test_fit_best_with_a_seed_trains_the_same_whatever_drew_from_the_generator_before(
+    tiny_cfg, tmp_path
+):
+    from torch.utils.data import DataLoader
+
+    from nlpcompress.training.trainer import fit_best
+
+    dm = datamodule(tiny_cfg)
+    cfg = dataclasses.replace(tiny_cfg.trainer, max_steps=4)
+
+    def train(seed, draws: int) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = build_classifier(tiny_cfg.model, dm.num_labels)  # the same start every time
+        for _ in range(draws):  # e.g. a teacher cache built: an unshuffled loader's base seed
+            iter(DataLoader(list(range(4))))
+        module = ClassifierModule(model, cfg, dm.num_labels)
+        fit_best(make_trainer(cfg, tmp_path, checkpoint=False), module, dm, seed=seed)
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    assert torch.equal(train(seed=3, draws=0), train(seed=3, draws=1))
+    # without the re-seed, the draw changes the dropout masks and so the trained weights
+    assert not torch.equal(train(seed=None, draws=0), train(seed=None, draws=1))
