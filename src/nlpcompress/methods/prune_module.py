@@ -11,11 +11,11 @@ from torch import nn
 from nlpcompress.config.schema import TrainerConfig
 from nlpcompress.distill.cache import TeacherCache
 from nlpcompress.distill.losses import kd_loss
-from nlpcompress.models.io import logits_of, model_inputs
 from nlpcompress.prune.masking import current_masks, mask_flip_rate, update_masks
 from nlpcompress.prune.movement import MovementMask, masked_modules, movement_penalty
 from nlpcompress.prune.schedule import SparsitySchedule
 from nlpcompress.training.module import ClassifierModule, linear_warmup_decay
+from nlpcompress.training.teacher_kd import frozen_teacher_outputs
 
 
 class PruningModule(ClassifierModule):
@@ -116,11 +116,8 @@ class PruningModule(ClassifierModule):
 
     def _teacher_logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """From the cache when there is one, else one no-grad teacher pass (counted)."""
-        if self.cache is not None:
-            return self.cache.lookup(batch).logits
-        self.teacher_calls += 1
-        with torch.no_grad():
-            return logits_of(self._teacher[0](**model_inputs(batch, self.model)))
+        self.teacher_calls += int(self.cache is None)
+        return frozen_teacher_outputs(self._teacher[0], self.cache, batch).logits
 
     def _scores(self) -> list[nn.Parameter]:
         return [p.scores for _, _, p in masked_modules(self.model) if isinstance(p, MovementMask)]

@@ -28,6 +28,21 @@ from nlpcompress.distill.outputs import run_model
 from nlpcompress.training.module import ClassifierModule
 
 
+def frozen_teacher_outputs(
+    teacher: nn.Module,
+    cache: TeacherCache | None,
+    batch: dict[str, torch.Tensor],
+    hidden: bool = False,
+) -> Outputs:
+    """A frozen teacher's outputs for ``batch``: looked up in ``cache`` by example index when
+    there is one (no teacher pass), else one no-grad pass of ``teacher`` (logits, plus every
+    layer's hidden states when ``hidden``)."""
+    if cache is not None:
+        return cache.lookup(batch)
+    with torch.no_grad():
+        return run_model(teacher, batch, hidden=hidden)
+
+
 class TeacherKDModule(ClassifierModule):
     """:class:`ClassifierModule` whose loss distils from a frozen teacher of the same shape.
 
@@ -63,11 +78,10 @@ class TeacherKDModule(ClassifierModule):
 
     def teacher_outputs(self, batch: dict[str, torch.Tensor]) -> Outputs:
         """From the cache when there is one, else one no-grad teacher pass (counted)."""
-        if self.cache is not None:
-            return self.cache.lookup(batch)
-        self.teacher_calls += 1
-        with torch.no_grad():
-            return run_model(self._teacher[0], batch, hidden=self.hidden_weight > 0)
+        self.teacher_calls += int(self.cache is None)
+        return frozen_teacher_outputs(
+            self._teacher[0], self.cache, batch, hidden=self.hidden_weight > 0
+        )
 
     def compute_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         hidden = self.hidden_weight > 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -19,6 +21,17 @@ def tiny_bert(
     return make_tiny_bert(
         seed=seed, layers=layers, hidden=hidden, heads=heads, vocab=vocab, labels=labels
     )
+
+
+def teacher_and_perturbed_copy(layers: int = 2, noise: float = 0.05):
+    """A tiny teacher and a copy with every weight moved by ``noise`` std, like the compressed
+    (fake-quantized, pruned) model that distils from it."""
+    teacher = tiny_bert(layers=layers, seed=0)
+    student = copy.deepcopy(teacher)
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(noise * torch.randn_like(p))
+    return teacher, student
 
 
 def make_batch(

@@ -3,8 +3,6 @@ teacher logits give the same loss as a live teacher pass without running the tea
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,17 +10,12 @@ import torch.nn.functional as F
 from nlpcompress.config.schema import TrainerConfig
 from nlpcompress.distill.cache import compute_teacher_cache
 from nlpcompress.methods.prune_module import PruningModule
-from tests.unit.distill.conftest import make_batch, tiny_bert
+from tests.unit.distill.conftest import make_batch, teacher_and_perturbed_copy
 
 
 @pytest.fixture
 def pair():
-    teacher = tiny_bert(layers=2, seed=0)
-    student = copy.deepcopy(teacher)
-    with torch.no_grad():
-        for p in student.parameters():
-            p.add_(0.05 * torch.randn_like(p))  # a perturbed copy, like a pruned model
-    return teacher, student
+    return teacher_and_perturbed_copy()
 
 
 def _module(student, teacher, cache=None) -> PruningModule:

@@ -10,17 +10,12 @@ import torch.nn.functional as F
 
 from nlpcompress.config.schema import TrainerConfig
 from nlpcompress.training.teacher_kd import TeacherKDModule
-from tests.unit.distill.conftest import make_batch, tiny_bert
+from tests.unit.distill.conftest import make_batch, teacher_and_perturbed_copy
 
 
 @pytest.fixture
 def pair():
-    teacher = tiny_bert(layers=2, seed=0)
-    student = copy.deepcopy(teacher)
-    with torch.no_grad():
-        for p in student.parameters():
-            p.add_(0.05 * torch.randn_like(p))  # a perturbed copy, like a fake-quant model
-    return teacher, student
+    return teacher_and_perturbed_copy()
 
 
 def _batch():
