@@ -117,6 +117,34 @@ def test_intermediate_minilm_and_hidden_distillation_into_a_narrower_student(run
     assert runs["hidden"].data.tags["distill.teacher_cache"] == "logits+hidden[1]+embeddings"
 
 
+def test_general_distillation_runs_once_and_every_task_form_starts_from_it(run_cli):
+    res = run_cli(
+        [
+            *TINY,
+            "method=distill",
+            "pair=tiny_bert_to_narrow",
+            "distill=logit,intermediate",
+            "pair.student.general_distill.steps=6",
+        ],
+        multirun=True,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = {r.data.params["distill.name"]: r for r in res.runs}
+    assert {r.info.status for r in runs.values()} == {"FINISHED"}
+    tags = {name: r.data.tags for name, r in runs.items()}
+    # one general student (same key) for both forms: trained at most once (the test cache may
+    # hold it from an earlier session), read by the other job with the metrics it was built with
+    assert tags["logit"]["distill.general_key"] == tags["intermediate"]["distill.general_key"]
+    assert [t["distill.general_cache"] for t in tags.values()].count("hit") >= 1
+    train_s = {r.data.metrics["general/train_s"] for r in runs.values()}
+    assert len(train_s) == 1 and train_s.pop() > 0
+    for r in runs.values():
+        m = r.data.metrics
+        assert m["general/steps"] == 6
+        assert m["general/sentences"] == 162  # the tiny training split, labels unused
+        assert m["general/hidden_loss_last50"] > 0
+
+
 def test_bilstm_student_no_kd_control_and_stored_format(run_cli, tmp_path):
     res = run_cli(
         [
@@ -155,3 +183,23 @@ def test_bad_layer_map_fails_before_any_work(run_cli):
     assert res.returncode == 2
     assert "pair.layer_map=[5]" in res.stderr and "allowed" in res.stderr
     assert not [r for r in res.runs if r.info.status == "FINISHED"]
+
+
+def test_general_distillation_reads_a_corpus_file_and_refuses_a_missing_one(run_cli, tmp_path):
+    args = [
+        *TINY,
+        "method=distill",
+        "pair=tiny_bert_to_narrow",
+        "pair.student.general_distill.steps=3",
+    ]
+    missing = run_cli([*args, f"pair.student.general_distill.corpus={tmp_path}/nowhere.tsv"])
+    assert missing.returncode == 2
+    assert "pair.student.general_distill.corpus" in missing.stderr
+    assert "nowhere.tsv" in missing.stderr
+    assert not [r for r in missing.runs if r.info.status == "FINISHED"]
+
+    corpus = tmp_path / "unlabelled.tsv"
+    lines = [f"good film number {i}" for i in range(30)] + ["   "]  # the blank line is skipped
+    corpus.write_text("sentence\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    run = _finished(run_cli([*args, f"pair.student.general_distill.corpus={corpus}"]))
+    assert run.data.metrics["general/sentences"] == 30

@@ -8,6 +8,7 @@ Cross-section checks (depths, tokenizers, the teacher being the run's model) liv
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from nlpcompress.config.errors import ConfigError
@@ -65,6 +66,9 @@ class DistillConfig:
         intermediate_fraction: two-stage training (TinyBERT, MiniLM): the first fraction of
             the steps trains the intermediate terms only, the rest the logit KD only; 0 sums
             all terms in one stage.
+        intermediate_learning_rate: the first (intermediate) stage's peak learning rate;
+            null uses the method's. Its dense per-token regression takes a higher rate than
+            the prediction stage (TinyBERT's reference code sets each stage's own rate).
         layer_map: ``skip`` (student layer i <- teacher layer (i+1)k-1) or ``last``;
             ``pair.layer_map`` overrides it with an explicit list.
         cache_teacher: compute teacher outputs once per dataset and reuse them from disk.
@@ -84,6 +88,7 @@ class DistillConfig:
     value_weight: float = 0.0
     relation_layers: Literal["all", "last"] = "all"
     intermediate_fraction: float = 0.0
+    intermediate_learning_rate: float | None = None
     layer_map: Literal["skip", "last"] = "skip"
     cache_teacher: bool = True
     cache_hidden: bool = True
@@ -99,6 +104,12 @@ class DistillConfig:
             "intermediate_fraction",
             self.intermediate_fraction,
             "a fraction in [0, 1) (0: one stage)",
+        )
+        check(
+            self.intermediate_learning_rate is None or 0 < self.intermediate_learning_rate < 1,
+            "intermediate_learning_rate",
+            self.intermediate_learning_rate,
+            "null or a number in (0, 1)",
         )
         check(self.cache_max_mb >= 0, "cache_max_mb", self.cache_max_mb, "an integer >= 0")
 
@@ -118,6 +129,46 @@ class DistillConfig:
             self.value_weight,
             self.relation_layers,
         )
+
+
+@dataclass(frozen=True)
+class GeneralDistillConfig:
+    """General distillation before the task (TinyBERT's first phase; see
+    :mod:`nlpcompress.distill.general`): the random student learns the *pretrained* teacher's
+    hidden states, attention scores and embeddings on unlabelled text, once, cached; every
+    form of task distillation then starts from it.
+
+    Attributes:
+        steps: optimiser steps; 0 turns it off (the student starts random).
+        learning_rate: peak AdamW learning rate (linear warm-up, then linear decay to 0).
+        warmup_fraction: share of the steps spent warming up.
+        batch_size: sentences per step.
+        corpus: a CSV/TSV/JSON(L)/parquet file of unlabelled text (labels, if any, are never
+            read); null uses the text of the run's training split.
+        text_column: the corpus file's text column.
+        seed: the seed of the student's initialisation, the batch order and dropout; part of
+            the cache key, so one general student serves every seed of a sweep (as one
+            released General TinyBERT serves every task run).
+    """
+
+    steps: int = 0
+    learning_rate: float = 1.0e-3
+    warmup_fraction: float = 0.06
+    batch_size: int = 32
+    corpus: str | None = None
+    text_column: str = "sentence"
+    seed: int = 0
+
+    def __post_init__(self):
+        check(self.steps >= 0, "steps", self.steps, "an integer >= 0 (0: off)")
+        check(0 < self.learning_rate < 1, "learning_rate", self.learning_rate, "a number in (0, 1)")
+        check(
+            0 <= self.warmup_fraction < 1,
+            "warmup_fraction",
+            self.warmup_fraction,
+            "a fraction in [0, 1)",
+        )
+        check(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -142,6 +193,8 @@ class StudentConfig:
             principal directions of the teacher's word embeddings (a narrower student), and
             the learned projections back to the teacher's width start as that projection's
             transpose (:func:`~nlpcompress.distill.students.init_embeddings_from_teacher_pca`).
+        general_distill: general distillation of a random BERT student before the task
+            (:class:`GeneralDistillConfig`; off by default).
     """
 
     name: str
@@ -156,6 +209,7 @@ class StudentConfig:
     mlp_hidden: int = 400
     dropout: float = 0.1
     embedding_init: Literal["teacher", "random", "teacher_pca"] = "teacher"
+    general_distill: GeneralDistillConfig = field(default_factory=GeneralDistillConfig)
 
     def __post_init__(self):
         if self.kind == "bert":
@@ -189,6 +243,12 @@ class StudentConfig:
             "embedding_init",
             self.embedding_init,
             "teacher or random (teacher_pca only for kind=bert with init=random)",
+        )
+        check(
+            self.general_distill.steps == 0 or (self.kind == "bert" and self.init == "random"),
+            "general_distill.steps",
+            self.general_distill.steps,
+            "0 unless kind=bert and init=random (general distillation trains a random student)",
         )
         for key in ("embedding_dim", "hidden_size", "num_layers", "mlp_hidden"):
             check(getattr(self, key) >= 1, key, getattr(self, key), "an integer >= 1")
@@ -308,7 +368,8 @@ def validate_distill(cfg) -> None:
 
     Raises:
         ConfigError: the teacher is not the run's model; a student or a layer map outside
-            either model's depth; tokenizers differ; intermediate losses on a BiLSTM.
+            either model's depth; tokenizers differ; intermediate losses on a BiLSTM; a general
+            distillation corpus that is not a file.
     """
     distill: DistillConfig = cfg.section("distill")
     pair: PairConfig = cfg.section("pair")
@@ -331,6 +392,15 @@ def validate_distill(cfg) -> None:
             s_tok,
             f"the teacher's tokenizer {teacher_tok!r}: the data is tokenized once with it and "
             f"the student needs the same token ids for {need}",
+        )
+    corpus = student.general_distill.corpus
+    if student.general_distill.steps > 0 and corpus is not None:
+        check(
+            Path(corpus).expanduser().is_file(),
+            "pair.student.general_distill.corpus",
+            corpus,
+            "an existing CSV/TSV/JSON(L)/parquet file of unlabelled text, or null (the text of "
+            "the run's training split)",
         )
     if student.kind == "bilstm":
         for key in ("hidden_weight", "attention_weight", "embedding_weight", "value_weight"):

@@ -85,20 +85,24 @@ class DistillObjective(nn.Module):
         self,
         student: Outputs,
         teacher: Outputs | None,
-        labels: torch.Tensor,
+        labels: torch.Tensor | None,
         mask: torch.Tensor | None = None,
         phase: str = "joint",
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its detached parts (``kd``, ``hidden``, ``attention``, ...).
 
         Args:
+            labels: gold labels; None is allowed in the ``intermediate`` phase only (general
+                distillation on unlabelled text).
             phase: ``joint`` (all terms), ``intermediate`` (intermediate terms only) or
                 ``prediction`` (the logit term only).
         """
         w = self.weights
         t_logits = teacher.logits if teacher is not None else None
         if phase == "intermediate":
-            total = torch.zeros((), device=labels.device)
+            known = [labels, mask, student.logits, student.embeddings, *student.hidden.values()]
+            device = next(t for t in known if t is not None).device
+            total = torch.zeros((), device=device)
             parts = {}
         else:
             total = losses.kd_loss(student.logits, t_logits, labels, w.temperature, w.alpha)

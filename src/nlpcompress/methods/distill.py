@@ -9,7 +9,7 @@ method's) steps, then evaluated, exported and timed by the runner against the te
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import lightning as L
@@ -23,9 +23,11 @@ from nlpcompress.distill.cache import TeacherCache
 from nlpcompress.distill.config import (
     DistillConfig,
     DistillMethodConfig,
+    GeneralDistillConfig,
     PairConfig,
     StudentConfig,
 )
+from nlpcompress.distill.general import GD_WEIGHTS, GeneralStudent, general_distilled, general_key
 from nlpcompress.distill.layer_map import resolve_layer_map
 from nlpcompress.distill.objective import DistillObjective
 from nlpcompress.distill.students import (
@@ -113,6 +115,84 @@ def init_from_teacher_pca(
             proj.bias.zero_()
 
 
+@dataclass
+class AppliedGeneralStudent:
+    """What :func:`general_distill_student` did: the cache outcome, the projections it
+    trained (state-dict keys of a :class:`DistillObjective`) and the run's tags."""
+
+    result: GeneralStudent
+    projections: dict[str, torch.Tensor]
+    tags: dict[str, str]
+
+
+def general_corpus(ctx: MethodContext, gd: GeneralDistillConfig) -> tuple[list[list[int]], str]:
+    """The unlabelled corpus as token ids, and what identifies it for the cache key: the
+    run's training split (null ``corpus``) or the text column of ``corpus``."""
+    dm = ctx.datamodule
+    if gd.corpus is None:
+        dm.setup()
+        return list(dm.splits["train"]["input_ids"]), "train-split:" + dm.cache_key()
+    from nlpcompress.data.datamodule import tokenizer_fingerprint
+    from nlpcompress.data.readers import read_table
+    from nlpcompress.storage.entry import file_digest
+
+    path = Path(gd.corpus).expanduser()
+    frame = read_table(path)
+    if gd.text_column not in frame.columns:
+        raise ConfigError(
+            "pair.student.general_distill.text_column",
+            gd.text_column,
+            f"a column of {path} (its columns are {list(frame.columns)})",
+        )
+    texts = [t for t in frame[gd.text_column].astype(str).tolist() if t.strip()]
+    ids = dm.tokenizer(texts, truncation=True, max_length=dm.cfg.max_length)["input_ids"]
+    digest = file_digest(path)
+    return ids, f"file:{digest}:{gd.text_column}:{tokenizer_fingerprint(dm.tokenizer)}"
+
+
+def general_distill_student(
+    ctx: MethodContext,
+    distill: DistillConfig,
+    pair: PairConfig,
+    student: nn.Module,
+    teacher: nn.Module,
+) -> AppliedGeneralStudent:
+    """Replace the random ``student``'s weights by its general-distilled ones
+    (:mod:`nlpcompress.distill.general`): trained from the run's *pretrained* model preset
+    on unlabelled text, or read from the cache."""
+    from nlpcompress.models.presets import build_classifier
+
+    gd = pair.student.general_distill
+    layer_map = resolve_layer_map(
+        distill.layer_map, num_layers(student), num_layers(teacher), pair.layer_map
+    )
+    objective = DistillObjective(
+        GD_WEIGHTS, layer_map, hidden_width(student), hidden_width(teacher)
+    )
+    corpus_ids, corpus_id = general_corpus(ctx, gd)
+    key = general_key(
+        asdict(pair.student.model), asdict(ctx.cfg.model), gd, corpus_id, layer_map,
+        ctx.datamodule.cfg.max_length,
+    )  # fmt: skip
+    result = general_distilled(
+        student,
+        objective,
+        lambda: build_classifier(ctx.cfg.model, ctx.datamodule.num_labels),
+        gd,
+        corpus_ids,
+        ctx.datamodule.tokenizer.pad_token_id or 0,
+        key,
+        Path(ctx.cfg.paths.cache_dir),
+    )
+    log.info("general student %s (%s)", key, "from the cache" if result.from_cache else "trained")
+    tags = {
+        "distill.general": f"{gd.steps} steps, lr {gd.learning_rate:g}",
+        "distill.general_key": key,
+        "distill.general_cache": "hit" if result.from_cache else "built",
+    }
+    return AppliedGeneralStudent(result, objective.state_dict(), tags)
+
+
 def layer_map_for(
     distill: DistillConfig, pair: PairConfig, student: nn.Module, teacher: nn.Module
 ) -> list[int]:
@@ -184,6 +264,12 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
     )
     if pair.student.embedding_init == "teacher_pca":
         init_from_teacher_pca(student, teacher, objective)
+    general = None
+    if pair.student.general_distill.steps > 0:
+        general = general_distill_student(ctx, distill, pair, student, teacher)
+        # TinyBERT's checkpoint carries its projections into the task stage: so do ours,
+        # where the task objective has projections of the same shape.
+        objective.load_state_dict(general.projections, strict=False)
 
     cache, cache_what = teacher_cache(ctx, distill, teacher, teacher_id, layer_map)
     needs_teacher = distill.weights.needs_teacher
@@ -198,6 +284,8 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
         dm.num_labels,
         cache,
         intermediate_fraction=distill.intermediate_fraction,
+        intermediate_lr_factor=(distill.intermediate_learning_rate or trainer_cfg.learning_rate)
+        / trainer_cfg.learning_rate,
     )
     overrides = {}
     if method.max_epochs is not None:
@@ -223,6 +311,7 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
         "distill/teacher_params": float(t_params),
         "distill/param_ratio": s_params / t_params,
         "teacher/test_acc": teacher_acc,
+        **(general.result.metrics if general else {}),
     }
     baseline_is_teacher = not pair.teacher_checkpoint
 
@@ -256,6 +345,7 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
             "distill.temperature": str(distill.temperature),
             "distill.layer_map": ",".join(map(str, layer_map)) or "none",
             "distill.teacher_cache": cache_what,
+            **(general.tags if general else {}),
         },
         metrics=metrics,
         derived_metrics=derived,

@@ -32,6 +32,10 @@ class DistillationModule(ClassifierModule):
             the training steps only the intermediate terms are trained, then only the
             prediction-layer (logit) KD, each stage with its own warm-up and decay of the
             learning rate. 0: one stage with every term (joint).
+        intermediate_lr_factor: the first stage's peak learning rate is this times
+            ``cfg.learning_rate`` (TinyBERT's reference code sets each stage's own rate):
+            ``lr(t) = f lr lambda(t)`` for ``t < switch``, ``lr lambda(t - switch)`` after, with
+            :func:`linear_warmup_decay` ``lambda`` per stage.
 
     Attributes:
         teacher_calls: teacher forward passes during training, per epoch.
@@ -46,9 +50,11 @@ class DistillationModule(ClassifierModule):
         num_labels: int,
         cache: TeacherCache | None = None,
         intermediate_fraction: float = 0.0,
+        intermediate_lr_factor: float = 1.0,
     ):
         super().__init__(student, cfg, num_labels)
         self.intermediate_fraction = intermediate_fraction
+        self.intermediate_lr_factor = intermediate_lr_factor
         self.switch_step = 0
         self.objective = objective
         object.__setattr__(self, "teacher", teacher)
@@ -87,10 +93,11 @@ class DistillationModule(ClassifierModule):
         self.switch_step = max(1, int(self.intermediate_fraction * total))
         warmup = self.cfg.warmup_ratio
         switch = self.switch_step
+        first = self.intermediate_lr_factor
 
         def two_stages(step: int) -> float:
             if step < switch:
-                return linear_warmup_decay(step, int(warmup * switch), switch)
+                return first * linear_warmup_decay(step, int(warmup * switch), switch)
             rest = total - switch
             return linear_warmup_decay(step - switch, int(warmup * rest), rest)
 

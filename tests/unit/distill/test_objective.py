@@ -165,3 +165,32 @@ def test_minilm_last_layer_value_relation_and_phases(teacher):
     second, second_parts = objective(s, t, batch["labels"], mask, phase="prediction")
     torch.testing.assert_close(second, kd)
     assert set(second_parts) == {"kd"}
+
+
+def test_two_stage_schedule_gives_the_first_stage_its_own_peak_learning_rate(teacher):
+    student = tiny_bert(layers=2, hidden=8, heads=2, seed=7)
+    w = LossWeights(hidden_weight=1.0)
+    module = DistillationModule(
+        student,
+        teacher,
+        DistillObjective(w, [1, 3], 8, 16),
+        TrainerConfig(learning_rate=1e-4, warmup_ratio=0.1),
+        2,
+        intermediate_fraction=0.5,
+        intermediate_lr_factor=10.0,
+    )
+    trainer = type("T", (), {"estimated_stepping_batches": 100})()
+    object.__setattr__(module, "_trainer", trainer)
+    setup = module.configure_optimizers()
+    schedule = setup["lr_scheduler"]["scheduler"]
+    assert module.switch_step == 50
+    lrs = []
+    for _ in range(100):
+        lrs.append(schedule.get_last_lr()[0])
+        schedule.step()
+    # stage 1: warm-up over 5 steps to 10 x 1e-4, linear decay to 0 at step 50
+    assert lrs[5] == pytest.approx(1e-3) and lrs[2] == pytest.approx(0.4e-3)
+    assert lrs[30] == pytest.approx(1e-3 * 20 / 45)
+    # stage 2: its own warm-up to the method's 1e-4 and decay
+    assert lrs[50] == 0 and lrs[55] == pytest.approx(1e-4)
+    assert lrs[80] == pytest.approx(1e-4 * 20 / 45)

@@ -1,0 +1,136 @@
+"""General distillation (TinyBERT's first phase): the loss, the batches and the cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nlpcompress.config.errors import ConfigError
+from nlpcompress.distill.config import GeneralDistillConfig, StudentConfig
+from nlpcompress.distill.general import (
+    GD_WEIGHTS,
+    corpus_batches,
+    general_distilled,
+    general_key,
+    train_general,
+)
+from nlpcompress.distill.losses import attention_mse, embedding_mse, hidden_mse
+from nlpcompress.distill.objective import DistillObjective
+from nlpcompress.distill.outputs import run_model
+from tests.unit.distill.conftest import tiny_bert
+
+
+def corpus(n: int = 40, vocab: int = 50, seed: int = 3) -> list[list[int]]:
+    g = torch.Generator().manual_seed(seed)
+    return [
+        torch.randint(
+            1, vocab, (int(torch.randint(3, 9, (1,), generator=g)),), generator=g
+        ).tolist()
+        for _ in range(n)
+    ]
+
+
+def student_and_objective(seed: int = 5):
+    student = tiny_bert(layers=2, hidden=8, heads=4, seed=seed)
+    return student, DistillObjective(GD_WEIGHTS, [1, 3], 8, 16)
+
+
+def gd_loss(student, teacher, objective, batch) -> float:
+    with torch.no_grad():
+        t = run_model(teacher, batch, hidden=True, embeddings=True, attentions=True)
+        s = run_model(student, batch, hidden=True, embeddings=True, attentions=True)
+        return float(objective(s, t, None, batch["attention_mask"], phase="intermediate")[0])
+
+
+def test_corpus_batches_pad_each_batch_to_its_longest_sentence_and_cover_the_corpus():
+    ids = [[5, 6], [7], [8, 9, 10], [11]]
+    stream = corpus_batches(ids, pad_id=0, batch_size=2, seed=0)
+    first, second = next(stream), next(stream)
+    seen = []
+    for b in (first, second):
+        width = int(b["attention_mask"].sum(1).max())
+        assert b["input_ids"].shape[1] == width
+        for row, m in zip(b["input_ids"], b["attention_mask"], strict=True):
+            seen.append(row[m.bool()].tolist())
+            assert (row[~m.bool()] == 0).all()
+    assert sorted(seen) == sorted(ids)
+
+
+def test_the_general_loss_is_tinyberts_sum_of_hidden_attention_and_embedding_mse():
+    teacher = tiny_bert(layers=4, seed=0)
+    student, objective = student_and_objective()
+    batch = next(corpus_batches(corpus(), 0, 8, 0))
+    mask = batch["attention_mask"]
+    t = run_model(teacher, batch, hidden=True, embeddings=True, attentions=True)
+    s = run_model(student, batch, hidden=True, embeddings=True, attentions=True)
+    total, parts = objective(s, t, None, mask, phase="intermediate")
+    hidden = (
+        hidden_mse(s.hidden[0], t.hidden[1], mask, objective.hidden_proj[0])
+        + hidden_mse(s.hidden[1], t.hidden[3], mask, objective.hidden_proj[1])
+    ) / 2
+    attention = (
+        attention_mse(s.attentions[0], t.attentions[1], mask)
+        + attention_mse(s.attentions[1], t.attentions[3], mask)
+    ) / 2
+    embedding = embedding_mse(s.embeddings, t.embeddings, mask, objective.embedding_proj)
+    assert set(parts) == {"hidden", "attention", "embedding"}
+    assert float(total) == pytest.approx(float(hidden + attention + embedding), rel=1e-6)
+
+
+def test_general_distillation_lowers_the_loss_on_held_out_sentences():
+    teacher = tiny_bert(layers=4, seed=0)
+    student, objective = student_and_objective()
+    held_out = next(corpus_batches(corpus(seed=9), 0, 16, 0))
+    before = gd_loss(student, teacher, objective, held_out)
+    gd = GeneralDistillConfig(steps=60, learning_rate=1e-2)
+    metrics = train_general(student, teacher, objective, corpus_batches(corpus(), 0, 8, 0), gd)
+    after = gd_loss(student.eval(), teacher, objective, held_out)
+    assert after < 0.7 * before
+    assert metrics["general/steps"] == 60
+    assert {"general/hidden_loss_last50", "general/attention_loss_last50"} <= set(metrics)
+
+
+def test_the_general_student_is_cached_with_its_projections_and_reused(tmp_path):
+    teacher = tiny_bert(layers=4, seed=0)
+    calls = []
+
+    def make_teacher():
+        calls.append(1)
+        return teacher
+
+    gd = GeneralDistillConfig(steps=5, learning_rate=1e-2)
+    student, objective = student_and_objective()
+    first = general_distilled(student, objective, make_teacher, gd, corpus(), 0, "k1", tmp_path)
+    again, again_objective = student_and_objective(seed=11)  # other random weights
+    second = general_distilled(
+        again, again_objective, make_teacher, gd, corpus(), 0, "k1", tmp_path
+    )
+    assert (first.from_cache, second.from_cache) == (False, True)
+    assert len(calls) == 1  # the teacher was built for the first call only
+    for (name, a), b in zip(student.state_dict().items(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    for a, b in zip(objective.parameters(), again_objective.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert second.metrics == first.metrics
+
+
+def test_the_cache_key_changes_with_the_recipe_and_the_corpus_but_not_the_corpus_path():
+    args = ({"name": "s"}, {"name": "t"}, GeneralDistillConfig(steps=10), "c1", [1, 3], 64)
+    base = general_key(*args)
+    assert general_key(*args) == base
+    assert general_key(args[0], args[1], GeneralDistillConfig(steps=20), *args[3:]) != base
+    assert general_key(*args[:3], "c2", *args[4:]) != base
+    moved = GeneralDistillConfig(steps=10, corpus="/elsewhere/train.tsv")
+    assert general_key(args[0], args[1], moved, *args[3:]) == base
+
+
+def test_general_distillation_is_refused_for_a_student_that_is_not_a_random_bert():
+    with pytest.raises(ConfigError, match="general_distill.steps"):
+        StudentConfig(
+            name="s",
+            init="teacher_layers",
+            layers=[0],
+            general_distill=GeneralDistillConfig(steps=5),
+        )
+    with pytest.raises(ConfigError, match="learning_rate"):
+        GeneralDistillConfig(learning_rate=0)
