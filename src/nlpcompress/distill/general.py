@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -94,6 +95,7 @@ def general_key(
     recipe.pop("corpus", None)  # named by its content digest instead
     return stable_hash(
         {
+            "version": 2,  # 2: the student and projections start from the recipe's seed
             "student": student_model,
             "teacher": teacher_model,
             "recipe": recipe,
@@ -113,8 +115,8 @@ def train_general(
     gd: GeneralDistillConfig,
 ) -> dict[str, float]:
     """Run ``gd.steps`` steps of :data:`GD_WEIGHTS`'s loss (AdamW, linear warm-up and decay,
-    gradient norm clipped at 1); returns ``general/*`` metrics."""
-    torch.manual_seed(gd.seed)
+    gradient norm clipped at 1); returns ``general/*`` metrics. Dropout draws from the global
+    generator (:func:`general_distilled` seeds it)."""
     teacher.eval()
     student.train()
     params = [p for p in [*student.parameters(), *objective.parameters()] if p.requires_grad]
@@ -142,7 +144,7 @@ def train_general(
         for k, v in parts.items():
             recent.setdefault(k, []).append(float(v))
             del recent[k][:-50]
-        bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
+        bar.set_postfix(loss=f"{float(loss.detach()):.3f}", refresh=False)
     seconds = time.perf_counter() - start
     return {
         "general/steps": float(gd.steps),
@@ -154,7 +156,9 @@ def train_general(
 def general_distilled(
     student: nn.Module,
     objective: DistillObjective,
-    make_teacher,
+    make_student: Callable[[], nn.Module],
+    make_objective: Callable[[], DistillObjective],
+    make_teacher: Callable[[], nn.Module],
     gd: GeneralDistillConfig,
     corpus_ids: list[list[int]],
     pad_id: int,
@@ -162,12 +166,18 @@ def general_distilled(
     cache_dir: Path,
 ) -> GeneralStudent:
     """Load the general student for ``key`` into ``student`` (and its projections into
-    ``objective``), or train it with ``make_teacher()`` on ``corpus_ids`` and cache it.
+    ``objective``); on a cache miss, train it first and cache it.
+
+    A miss builds a fresh student, objective and teacher with the factories and trains them
+    under ``gd.seed`` inside :func:`torch.random.fork_rng`: the general student depends on its
+    recipe only, never on which job of a sweep built it, and the caller's random state is the
+    same after a miss as after a hit.
 
     Args:
-        student: the freshly built student; its weights are replaced in place.
+        student: the run's freshly built student; its weights are replaced in place.
         objective: an objective with :data:`GD_WEIGHTS`'s terms (it owns the projections).
-        make_teacher: builds the pretrained teacher (called only on a cache miss).
+        make_student, make_objective: build a random student / objective (on a miss).
+        make_teacher: builds the pretrained teacher (on a miss).
         gd: the recipe.
         corpus_ids: the unlabelled corpus, tokenized with the teacher's tokenizer.
         pad_id: the padding id.
@@ -179,28 +189,36 @@ def general_distilled(
     with FileLock(f"{folder}.lock"):
         if valid_entry(folder, "general student"):
             try:
-                state, _ = load_state_dict(folder / "student")
-                student.load_state_dict(state, strict=False)
-                objective.load_state_dict(load_file(folder / "projections.safetensors"))
-                metrics = json.loads((folder / "general.json").read_text(encoding="utf-8"))
-                return GeneralStudent(key, folder, True, metrics)
+                return _load(folder, key, student, objective, from_cache=True)
             except (OSError, ValueError, KeyError, RuntimeError) as err:
                 discard(folder, "general student", f"it does not load ({err})")
         log.info("general distillation: %d steps on %d sentences", gd.steps, len(corpus_ids))
-        teacher = make_teacher()
-        metrics = train_general(
-            student,
-            teacher,
-            objective,
-            corpus_batches(corpus_ids, pad_id, gd.batch_size, gd.seed),
-            gd,
-        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(gd.seed)
+            fresh, fresh_objective = make_student(), make_objective()
+            metrics = train_general(
+                fresh,
+                make_teacher(),
+                fresh_objective,
+                corpus_batches(corpus_ids, pad_id, gd.batch_size, gd.seed),
+                gd,
+            )
         metrics["general/sentences"] = float(len(corpus_ids))
         with staged_entry(folder) as tmp:
-            export_dense(student, tmp / "student")
+            export_dense(fresh, tmp / "student")
             save_file(
-                {k: v.detach().contiguous() for k, v in objective.state_dict().items()},
+                {k: v.detach().contiguous() for k, v in fresh_objective.state_dict().items()},
                 tmp / "projections.safetensors",
             )
             (tmp / "general.json").write_text(json.dumps(metrics, indent=1), encoding="utf-8")
-        return GeneralStudent(key, folder, False, metrics)
+        return _load(folder, key, student, objective, from_cache=False)
+
+
+def _load(
+    folder: Path, key: str, student: nn.Module, objective: DistillObjective, from_cache: bool
+) -> GeneralStudent:
+    state, _ = load_state_dict(folder / "student")
+    student.load_state_dict(state, strict=False)
+    objective.load_state_dict(load_file(folder / "projections.safetensors"))
+    metrics = json.loads((folder / "general.json").read_text(encoding="utf-8"))
+    return GeneralStudent(key, folder, from_cache, metrics)

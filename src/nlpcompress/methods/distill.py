@@ -166,18 +166,20 @@ def general_distill_student(
     layer_map = resolve_layer_map(
         distill.layer_map, num_layers(student), num_layers(teacher), pair.layer_map
     )
-    objective = DistillObjective(
-        GD_WEIGHTS, layer_map, hidden_width(student), hidden_width(teacher)
-    )
+    widths = hidden_width(student), hidden_width(teacher)
+    objective = DistillObjective(GD_WEIGHTS, layer_map, *widths)
     corpus_ids, corpus_id = general_corpus(ctx, gd)
     key = general_key(
         asdict(pair.student.model), asdict(ctx.cfg.model), gd, corpus_id, layer_map,
         ctx.datamodule.cfg.max_length,
     )  # fmt: skip
+    num_labels = ctx.datamodule.num_labels
     result = general_distilled(
         student,
         objective,
-        lambda: build_classifier(ctx.cfg.model, ctx.datamodule.num_labels),
+        lambda: bert_student(pair.student.model, num_labels),
+        lambda: DistillObjective(GD_WEIGHTS, layer_map, *widths),
+        lambda: build_classifier(ctx.cfg.model, num_labels),
         gd,
         corpus_ids,
         ctx.datamodule.tokenizer.pad_token_id or 0,

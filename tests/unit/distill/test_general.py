@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from nlpcompress.config.errors import ConfigError
+from nlpcompress.config.schema import ModelConfig
 from nlpcompress.distill.config import GeneralDistillConfig, StudentConfig
 from nlpcompress.distill.general import (
     GD_WEIGHTS,
@@ -90,28 +91,61 @@ def test_general_distillation_lowers_the_loss_on_held_out_sentences():
     assert {"general/hidden_loss_last50", "general/attention_loss_last50"} <= set(metrics)
 
 
-def test_the_general_student_is_cached_with_its_projections_and_reused(tmp_path):
-    teacher = tiny_bert(layers=4, seed=0)
-    calls = []
+def distilled(tmp_path, teacher, calls, student_seed=11, caller_seed=0, key="k1", steps=5):
+    """``general_distilled`` into a run's student built with ``student_seed``."""
 
     def make_teacher():
         calls.append(1)
         return teacher
 
-    gd = GeneralDistillConfig(steps=5, learning_rate=1e-2)
-    student, objective = student_and_objective()
-    first = general_distilled(student, objective, make_teacher, gd, corpus(), 0, "k1", tmp_path)
-    again, again_objective = student_and_objective(seed=11)  # other random weights
-    second = general_distilled(
-        again, again_objective, make_teacher, gd, corpus(), 0, "k1", tmp_path
+    def make_student():
+        # like build_classifier: the random init draws from the global generator
+        return tiny_bert(layers=2, hidden=8, heads=4, seed=int(torch.randint(10**6, (1,))))
+
+    student, objective = student_and_objective(seed=student_seed)
+    torch.manual_seed(caller_seed)
+    caller_state = torch.get_rng_state()
+    result = general_distilled(
+        student,
+        objective,
+        make_student,
+        lambda: DistillObjective(GD_WEIGHTS, [1, 3], 8, 16),
+        make_teacher,
+        GeneralDistillConfig(steps=steps, learning_rate=1e-2, seed=3),
+        corpus(),
+        0,
+        key,
+        tmp_path,
     )
+    # a miss leaves the caller's generator where a hit does: exactly where it was
+    assert torch.equal(torch.get_rng_state(), caller_state)
+    return result, student, objective
+
+
+def same_weights(a, b) -> bool:
+    return all(
+        torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
+
+
+def test_the_general_student_is_cached_with_its_projections_and_reused(tmp_path):
+    teacher, calls = tiny_bert(layers=4, seed=0), []
+    first, student, objective = distilled(tmp_path, teacher, calls, student_seed=11)
+    second, again, again_objective = distilled(tmp_path, teacher, calls, student_seed=12)
     assert (first.from_cache, second.from_cache) == (False, True)
     assert len(calls) == 1  # the teacher was built for the first call only
-    for (name, a), b in zip(student.state_dict().items(), again.state_dict().values(), strict=True):
-        assert torch.equal(a, b), name
-    for a, b in zip(objective.parameters(), again_objective.parameters(), strict=True):
-        assert torch.equal(a, b)
+    assert same_weights(student, again) and same_weights(objective, again_objective)
+    assert not same_weights(student, student_and_objective(seed=11)[0])  # it was trained
     assert second.metrics == first.metrics
+
+
+def test_the_general_student_depends_on_its_recipe_not_on_the_callers_random_state(tmp_path):
+    teacher = tiny_bert(layers=4, seed=0)
+    _, one, _ = distilled(tmp_path / "a", teacher, [], caller_seed=1)
+    # built afresh by another job of the sweep, whose generator is elsewhere
+    _, two, _ = distilled(tmp_path / "b", teacher, [], caller_seed=2)
+    assert same_weights(one, two)
 
 
 def test_the_cache_key_changes_with_the_recipe_and_the_corpus_but_not_the_corpus_path():
@@ -130,6 +164,14 @@ def test_general_distillation_is_refused_for_a_student_that_is_not_a_random_bert
             name="s",
             init="teacher_layers",
             layers=[0],
+            general_distill=GeneralDistillConfig(steps=5),
+        )
+    with pytest.raises(ConfigError, match="embedding_init"):
+        StudentConfig(
+            name="s",
+            init="random",
+            model=ModelConfig(name="m", source="random"),
+            embedding_init="teacher_pca",
             general_distill=GeneralDistillConfig(steps=5),
         )
     with pytest.raises(ConfigError, match="learning_rate"):
