@@ -249,7 +249,7 @@ def main() -> None:
         objective.load_state_dict(gd_objective.state_dict(), strict=False)
     print(f"teacher dev acc {accuracy(teacher, dev_enc, dev_y):.4f}; form {args.form}", flush=True)
     stream = batches(tr_enc, tr_y, 32, args.seed)
-    report("random student", student, teacher, objective, data)
+    report("student before the task", student, teacher, objective, data)
     if weights.intermediate and args.stage1 > 0:
         train_stage(
             student, teacher, objective, "intermediate", args.stage1, args.lr1 or args.lr, stream,
