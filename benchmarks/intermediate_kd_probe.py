@@ -15,7 +15,7 @@ student's projected [CLS] state, and the dev accuracy of the student's own head.
         --form intermediate --stage1 250 --stage2 250
 
 ``--general-steps N`` first runs TinyBERT's general distillation (the framework's
-:func:`~nlpcompress.distill.general.train_general`: the pretrained, not fine-tuned, MiniLM-L6
+:func:`~nlpcompress.training.general_distill.train_general`: the pretrained, not fine-tuned, MiniLM-L6
 on the unlabelled text of all SST-2 training sentences) and starts the student from it, as
 ``pair.student.general_distill.steps`` does; ``--lr1`` sets the first stage's own rate
 (``distill.intermediate_learning_rate``).
@@ -34,12 +34,13 @@ from omegaconf import OmegaConf
 
 from nlpcompress.config.schema import ModelConfig
 from nlpcompress.distill.config import GeneralDistillConfig, LossWeights
-from nlpcompress.distill.general import GD_WEIGHTS, corpus_batches, train_general
+from nlpcompress.distill.general import GD_WEIGHTS, corpus_batches
 from nlpcompress.distill.objective import DistillObjective
 from nlpcompress.distill.outputs import run_model
 from nlpcompress.methods.distill import init_from_teacher_pca
 from nlpcompress.models.presets import build_classifier, load_tokenizer
 from nlpcompress.storage.format import load_model
+from nlpcompress.training.general_distill import train_general
 from nlpcompress.training.module import linear_warmup_decay
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -193,7 +193,7 @@ def test_general_distillation_reads_a_corpus_file_and_refuses_a_missing_one(run_
         "pair.student.general_distill.steps=3",
     ]
     missing = run_cli([*args, f"pair.student.general_distill.corpus={tmp_path}/nowhere.tsv"])
-    assert missing.returncode == 2
+    assert missing.returncode != 0
     assert "pair.student.general_distill.corpus" in missing.stderr
     assert "nowhere.tsv" in missing.stderr
     assert not [r for r in missing.runs if r.info.status == "FINISHED"]

@@ -8,7 +8,6 @@ Cross-section checks (depths, tokenizers, the teacher being the run's model) liv
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from nlpcompress.config.errors import ConfigError
@@ -375,8 +374,7 @@ def validate_distill(cfg) -> None:
 
     Raises:
         ConfigError: the teacher is not the run's model; a student or a layer map outside
-            either model's depth; tokenizers differ; intermediate losses on a BiLSTM; a general
-            distillation corpus that is not a file.
+            either model's depth; tokenizers differ; intermediate losses on a BiLSTM.
     """
     distill: DistillConfig = cfg.section("distill")
     pair: PairConfig = cfg.section("pair")
@@ -399,15 +397,6 @@ def validate_distill(cfg) -> None:
             s_tok,
             f"the teacher's tokenizer {teacher_tok!r}: the data is tokenized once with it and "
             f"the student needs the same token ids for {need}",
-        )
-    corpus = student.general_distill.corpus
-    if student.general_distill.steps > 0 and corpus is not None:
-        check(
-            Path(corpus).expanduser().is_file(),
-            "pair.student.general_distill.corpus",
-            corpus,
-            "an existing CSV/TSV/JSON(L)/parquet file of unlabelled text, or null (the text of "
-            "the run's training split)",
         )
     if student.kind == "bilstm":
         for key in ("hidden_weight", "attention_weight", "embedding_weight", "value_weight"):

@@ -27,7 +27,7 @@ from nlpcompress.distill.config import (
     PairConfig,
     StudentConfig,
 )
-from nlpcompress.distill.general import GD_WEIGHTS, GeneralStudent, general_distilled, general_key
+from nlpcompress.distill.general import GD_WEIGHTS, general_key
 from nlpcompress.distill.layer_map import resolve_layer_map
 from nlpcompress.distill.objective import DistillObjective
 from nlpcompress.distill.students import (
@@ -42,6 +42,7 @@ from nlpcompress.distill.students import (
 from nlpcompress.methods.base import CompressedModel, MethodContext
 from nlpcompress.methods.distill_module import DistillationModule
 from nlpcompress.methods.teacher_outputs import teacher_cache_metrics, training_split_outputs
+from nlpcompress.training.general_distill import GeneralStudent, general_distilled
 from nlpcompress.training.trainer import fit_best
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,19 @@ class AppliedGeneralStudent:
     result: GeneralStudent
     projections: dict[str, torch.Tensor]
     tags: dict[str, str]
+
+
+def check_general_corpus(gd: GeneralDistillConfig) -> None:
+    """ConfigError naming ``pair.student.general_distill.corpus`` when it is set and is not a
+    file (checked when the method starts, so that a preset naming shared data validates on a
+    machine without it)."""
+    if gd.steps > 0 and gd.corpus is not None and not Path(gd.corpus).expanduser().is_file():
+        raise ConfigError(
+            "pair.student.general_distill.corpus",
+            gd.corpus,
+            "an existing CSV/TSV/JSON(L)/parquet file of unlabelled text, or null (the text of "
+            "the run's training split)",
+        )
 
 
 def general_corpus(ctx: MethodContext, gd: GeneralDistillConfig) -> tuple[list[list[int]], str]:
@@ -247,6 +261,7 @@ def run_distill(ctx: MethodContext) -> CompressedModel:
     distill: DistillConfig = cfg.section("distill")
     pair: PairConfig = cfg.section("pair")
     method: DistillMethodConfig = cfg.method
+    check_general_corpus(pair.student.general_distill)
     dm = ctx.datamodule
     teacher, teacher_id, teacher_acc = load_teacher(ctx, pair)
     check_teacher_labels(teacher, dm.num_labels)

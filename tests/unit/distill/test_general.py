@@ -8,16 +8,11 @@ import torch
 from nlpcompress.config.errors import ConfigError
 from nlpcompress.config.schema import ModelConfig
 from nlpcompress.distill.config import GeneralDistillConfig, StudentConfig
-from nlpcompress.distill.general import (
-    GD_WEIGHTS,
-    corpus_batches,
-    general_distilled,
-    general_key,
-    train_general,
-)
+from nlpcompress.distill.general import GD_WEIGHTS, corpus_batches, general_key
 from nlpcompress.distill.losses import attention_mse, embedding_mse, hidden_mse
 from nlpcompress.distill.objective import DistillObjective
 from nlpcompress.distill.outputs import run_model
+from nlpcompress.training.general_distill import general_distilled, train_general
 from tests.unit.distill.conftest import tiny_bert
 
 
