@@ -21,6 +21,14 @@ def _finished(res):
     return run
 
 
+def _finished_by_form(res):
+    """The runs of a multirun over ``distill=...``, by form, all FINISHED."""
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = {r.data.params["distill.name"]: r for r in res.runs}
+    assert {r.info.status for r in runs.values()} == {"FINISHED"}
+    return runs
+
+
 def _load_artifact(res, run, tmp_path):
     folder = MlflowClient(res.tracking_uri).download_artifacts(
         run.info.run_id, "model", str(tmp_path / "dl")
@@ -88,9 +96,7 @@ def test_intermediate_minilm_and_hidden_distillation_into_a_narrower_student(run
         ],
         multirun=True,
     )
-    assert res.returncode == 0, res.stderr[-3000:]
-    runs = {r.data.params["distill.name"]: r for r in res.runs}
-    assert {r.info.status for r in runs.values()} == {"FINISHED"}
+    runs = _finished_by_form(res)
     assert {r.data.params["pair.student.embedding_init"] for r in runs.values()} == {"teacher_pca"}
 
     # TinyBERT's two stages: attention maps are not cached, so the teacher runs every step of
@@ -128,9 +134,7 @@ def test_general_distillation_runs_once_and_every_task_form_starts_from_it(run_c
         ],
         multirun=True,
     )
-    assert res.returncode == 0, res.stderr[-3000:]
-    runs = {r.data.params["distill.name"]: r for r in res.runs}
-    assert {r.info.status for r in runs.values()} == {"FINISHED"}
+    runs = _finished_by_form(res)
     tags = {name: r.data.tags for name, r in runs.items()}
     # one general student (same key) for both forms: trained at most once (the test cache may
     # hold it from an earlier session), read by the other job with the metrics it was built with

@@ -9,6 +9,7 @@ method's) steps, then evaluated, exported and timed by the runner against the te
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -139,29 +140,35 @@ def check_general_corpus(gd: GeneralDistillConfig) -> None:
         )
 
 
-def general_corpus(ctx: MethodContext, gd: GeneralDistillConfig) -> tuple[list[list[int]], str]:
-    """The unlabelled corpus as token ids, and what identifies it for the cache key: the
-    run's training split (null ``corpus``) or the text column of ``corpus``."""
+def general_corpus(
+    ctx: MethodContext, gd: GeneralDistillConfig
+) -> tuple[str, Callable[[], list[list[int]]]]:
+    """What identifies the unlabelled corpus in the cache key, and how to read it as token
+    ids (called on a cache miss only): the run's training split (null ``corpus``) or the
+    text column of ``corpus``, identified by the file's bytes."""
     dm = ctx.datamodule
     if gd.corpus is None:
         dm.setup()
-        return list(dm.splits["train"]["input_ids"]), "train-split:" + dm.cache_key()
+        return "train-split:" + dm.cache_key(), lambda: list(dm.splits["train"]["input_ids"])
     from nlpcompress.data.datamodule import tokenizer_fingerprint
     from nlpcompress.data.readers import read_table
     from nlpcompress.storage.entry import file_digest
 
     path = Path(gd.corpus).expanduser()
-    frame = read_table(path)
-    if gd.text_column not in frame.columns:
-        raise ConfigError(
-            "pair.student.general_distill.text_column",
-            gd.text_column,
-            f"a column of {path} (its columns are {list(frame.columns)})",
-        )
-    texts = [t for t in frame[gd.text_column].astype(str).tolist() if t.strip()]
-    ids = dm.tokenizer(texts, truncation=True, max_length=dm.cfg.max_length)["input_ids"]
+
+    def read() -> list[list[int]]:
+        frame = read_table(path)
+        if gd.text_column not in frame.columns:
+            raise ConfigError(
+                "pair.student.general_distill.text_column",
+                gd.text_column,
+                f"a column of {path} (its columns are {list(frame.columns)})",
+            )
+        texts = [t for t in frame[gd.text_column].astype(str).tolist() if t.strip()]
+        return dm.tokenizer(texts, truncation=True, max_length=dm.cfg.max_length)["input_ids"]
+
     digest = file_digest(path)
-    return ids, f"file:{digest}:{gd.text_column}:{tokenizer_fingerprint(dm.tokenizer)}"
+    return f"file:{digest}:{gd.text_column}:{tokenizer_fingerprint(dm.tokenizer)}", read
 
 
 def general_distill_student(
@@ -182,7 +189,7 @@ def general_distill_student(
     )
     widths = hidden_width(student), hidden_width(teacher)
     objective = DistillObjective(GD_WEIGHTS, layer_map, *widths)
-    corpus_ids, corpus_id = general_corpus(ctx, gd)
+    corpus_id, read_corpus = general_corpus(ctx, gd)
     key = general_key(
         asdict(pair.student.model), asdict(ctx.cfg.model), gd, corpus_id, layer_map,
         ctx.datamodule.cfg.max_length,
@@ -195,7 +202,7 @@ def general_distill_student(
         lambda: DistillObjective(GD_WEIGHTS, layer_map, *widths),
         lambda: build_classifier(ctx.cfg.model, num_labels),
         gd,
-        corpus_ids,
+        read_corpus,
         ctx.datamodule.tokenizer.pad_token_id or 0,
         key,
         Path(ctx.cfg.paths.cache_dir),

@@ -20,7 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nlpcompress.distill.config import GeneralDistillConfig
-from nlpcompress.distill.general import GD_WEIGHTS, corpus_batches
+from nlpcompress.distill.general import corpus_batches
 from nlpcompress.distill.objective import DistillObjective
 from nlpcompress.distill.outputs import run_model
 from nlpcompress.export.dense import export_dense
@@ -29,7 +29,6 @@ from nlpcompress.storage.format import load_state_dict
 from nlpcompress.training.module import linear_warmup_decay
 
 log = logging.getLogger(__name__)
-__all__ = ["GD_WEIGHTS", "GeneralStudent", "general_distilled", "train_general"]
 
 
 @dataclass
@@ -57,7 +56,7 @@ def train_general(
     batches,
     gd: GeneralDistillConfig,
 ) -> dict[str, float]:
-    """Run ``gd.steps`` steps of :data:`GD_WEIGHTS`'s loss (AdamW, linear warm-up and decay,
+    """Run ``gd.steps`` steps of :data:`~nlpcompress.distill.general.GD_WEIGHTS`'s loss (AdamW, linear warm-up and decay,
     gradient norm clipped at 1); returns ``general/*`` metrics. Dropout draws from the global
     generator (:func:`general_distilled` seeds it)."""
     teacher.eval()
@@ -103,7 +102,7 @@ def general_distilled(
     make_objective: Callable[[], DistillObjective],
     make_teacher: Callable[[], nn.Module],
     gd: GeneralDistillConfig,
-    corpus_ids: list[list[int]],
+    read_corpus: Callable[[], list[list[int]]],
     pad_id: int,
     key: str,
     cache_dir: Path,
@@ -118,11 +117,12 @@ def general_distilled(
 
     Args:
         student: the run's freshly built student; its weights are replaced in place.
-        objective: an objective with :data:`GD_WEIGHTS`'s terms (it owns the projections).
+        objective: an objective with :data:`~nlpcompress.distill.general.GD_WEIGHTS`'s terms (it owns the projections).
         make_student, make_objective: build a random student / objective (on a miss).
         make_teacher: builds the pretrained teacher (on a miss).
         gd: the recipe.
-        corpus_ids: the unlabelled corpus, tokenized with the teacher's tokenizer.
+        read_corpus: the unlabelled corpus as token ids (teacher's tokenizer); called on a
+            miss only, so a run that finds the entry neither reads nor tokenizes it.
         pad_id: the padding id.
         key: from :func:`general_key`.
         cache_dir: the run's cache folder (entries go under ``general_students/``).
@@ -135,6 +135,7 @@ def general_distilled(
                 return _load(folder, key, student, objective, from_cache=True)
             except (OSError, ValueError, KeyError, RuntimeError) as err:
                 discard(folder, "general student", f"it does not load ({err})")
+        corpus_ids = read_corpus()
         log.info("general distillation: %d steps on %d sentences", gd.steps, len(corpus_ids))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(gd.seed)

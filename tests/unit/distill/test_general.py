@@ -90,7 +90,7 @@ def distilled(tmp_path, teacher, calls, student_seed=11, caller_seed=0, key="k1"
     """``general_distilled`` into a run's student built with ``student_seed``."""
 
     def make_teacher():
-        calls.append(1)
+        calls.append("teacher")
         return teacher
 
     def make_student():
@@ -107,7 +107,7 @@ def distilled(tmp_path, teacher, calls, student_seed=11, caller_seed=0, key="k1"
         lambda: DistillObjective(GD_WEIGHTS, [1, 3], 8, 16),
         make_teacher,
         GeneralDistillConfig(steps=steps, learning_rate=1e-2, seed=3),
-        corpus(),
+        lambda: calls.append("corpus") or corpus(),
         0,
         key,
         tmp_path,
@@ -129,7 +129,8 @@ def test_the_general_student_is_cached_with_its_projections_and_reused(tmp_path)
     first, student, objective = distilled(tmp_path, teacher, calls, student_seed=11)
     second, again, again_objective = distilled(tmp_path, teacher, calls, student_seed=12)
     assert (first.from_cache, second.from_cache) == (False, True)
-    assert len(calls) == 1  # the teacher was built for the first call only
+    # the teacher was built and the corpus read for the first call only
+    assert calls == ["corpus", "teacher"]
     assert same_weights(student, again) and same_weights(objective, again_objective)
     assert not same_weights(student, student_and_objective(seed=11)[0])  # it was trained
     assert second.metrics == first.metrics
