@@ -168,7 +168,12 @@ def run_method(
     run_dir: Path,
 ) -> CompressedModel:
     """The method itself: ``spec.run(ctx)``."""
-    trainer_factory = partial(make_trainer, cfg.trainer, run_dir, tracker.lightning_logger())
+
+    def trainer_factory(log_prefix: str = "", **overrides):
+        # a stage trained before the method's last fit logs its curves under its own prefix
+        logger = tracker.lightning_logger(prefix=log_prefix)
+        return make_trainer(cfg.trainer, run_dir, logger, **overrides)
+
     return spec.run(MethodContext(cfg, dm, baseline, trainer_factory, tracker, run_dir))
 
 

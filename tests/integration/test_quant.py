@@ -111,6 +111,39 @@ def test_binary_qat_is_smallest_and_distils_from_the_fp32_baseline(run_cli):
     assert not no_kd
 
 
+def test_split_binary_qat_trains_ternary_then_splits(run_cli):
+    # BinaryBERT: ternary QAT with KD, ternary weight splitting, then QAT of the two binary planes
+    res = run_cli(
+        [
+            *TINY,
+            "method=qat",
+            "quant=split_binary",
+            "method.ternary_max_steps=2",
+            "method.max_steps=2",
+            "method.distill=true",
+        ]
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = res.runs
+    m = run.data.metrics
+    assert m["tws/split_layers"] == 13.0  # tiny_bert: 2 layers x 6 Linear + the pooler
+    assert m["tws/split_max_weight_change"] < 1e-5
+    assert 0.0 <= m["tws/ternary_val_acc"] <= 1.0
+    assert m["quant/avg_linear_bits"] == 2.0
+    assert m["distill/teacher_forward_calls"] == 0.0
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(res.tracking_uri)
+    # the ternary stage's curves have their own names: the two fits never share a step
+    assert client.get_metric_history(run.info.run_id, "ternary/train/loss")
+    assert client.get_metric_history(run.info.run_id, "train/loss")
+    from nlpcompress.storage.format import load_model
+
+    w = load_model(_model_stem(res, run)).bert.encoder.layer[1].output.dense.weight.detach()
+    # alpha_1 sign(W_1) + alpha_2 sign(W_2): at most four levels per row
+    assert all(len(torch.unique(row)) <= 4 for row in w)
+
+
 def test_bits_sweep_sizes_shrink(run_cli):
     res = run_cli([*TINY, "method=ptq", "quant.bits=2,4,8"], multirun=True)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -130,6 +163,7 @@ def test_bits_sweep_sizes_shrink(run_cli):
         ("quant.granularity=per_row", "quant.granularity"),
         ("++quant.policy={nothing*:4}", "quant.policy"),  # ++: add keys to the empty dict
         ("quant.act_bits=8 quant.calib_batches=0", "quant.calib_batches"),
+        ("method.ternary_max_steps=5", "method.ternary_max_steps"),  # quant=int4: no ternary stage
     ],
 )
 def test_bad_quant_config_fails_before_work(run_cli, override, key):

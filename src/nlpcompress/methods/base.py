@@ -36,7 +36,9 @@ class MethodContext:
         baseline: the cached fine-tuned fp32 model (``baseline.model``, its metrics), or
             None for methods registered with ``needs_baseline=False``.
         make_trainer: ``make_trainer(max_epochs=..., max_steps=..., callbacks=[...], **overrides)``
-            returns a Lightning Trainer that logs to this run's MLflow run.
+            returns a Lightning Trainer that logs to this run's MLflow run; with
+            ``log_prefix="ternary/"`` its curves are logged under that prefix (an earlier
+            stage of the method, so that two fits never share the steps of ``train/loss``).
         tracker: this run's MLflow tracker (``log_metrics``, ``log_artifact``, ``set_tags``).
         run_dir: a folder private to this run for exports and scratch files.
         stage: prefix for metrics when this method runs as a stage of a pipeline ("" alone).

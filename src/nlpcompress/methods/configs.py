@@ -39,6 +39,10 @@ class QATMethodConfig(MethodConfig):
             and data) instead of running the teacher every step.
         distill_cache_max_mb: the most the cached hidden states (float16) may take; beyond it
             the teacher runs every step.
+        ternary_max_steps: ``quant.form=split_binary`` only: steps of ternary QAT before the
+            ternary weights are split into two binary planes (BinaryBERT's ternary-weight
+            splitting; the split model then trains for ``max_epochs`` / ``max_steps``, with
+            the same loss and learning rate); 0 splits the ternarized start model directly.
     """
 
     name: str = "qat"
@@ -52,9 +56,16 @@ class QATMethodConfig(MethodConfig):
     distill_hidden_weight: float = 1.0
     distill_cache: bool = True
     distill_cache_max_mb: int = 2048
+    ternary_max_steps: int = 0
 
     def __post_init__(self):
         check_kd(self.distill_temperature, self.distill_alpha)
+        check(
+            self.ternary_max_steps >= 0,
+            "ternary_max_steps",
+            self.ternary_max_steps,
+            "an integer >= 0 (0: no ternary stage)",
+        )
         check(
             self.distill_cache_max_mb >= 0,
             "distill_cache_max_mb",

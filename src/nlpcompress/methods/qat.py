@@ -14,6 +14,7 @@ import dataclasses
 
 from nlpcompress.config.errors import ConfigError
 from nlpcompress.distill.students import num_layers
+from nlpcompress.measure.accuracy import evaluate_splits
 from nlpcompress.methods.base import CompressedModel, MethodContext
 from nlpcompress.methods.quant_workflow import (
     calibrate,
@@ -21,6 +22,7 @@ from nlpcompress.methods.quant_workflow import (
     quantize_for_method,
 )
 from nlpcompress.methods.teacher_outputs import teacher_cache_metrics, training_split_outputs
+from nlpcompress.quant.modules import split_ternary_layers
 from nlpcompress.training.module import ClassifierModule
 from nlpcompress.training.teacher_kd import TeacherKDModule
 from nlpcompress.training.trainer import fit_best
@@ -34,13 +36,13 @@ def train_quantized(
     callbacks=(),
     **overrides,
 ) -> float:
-    """Fit ``module`` and restore its best checkpoint; returns the wall time in seconds."""
+    """Fit ``module`` and restore its best checkpoint; returns the wall time in seconds.
+
+    ``overrides`` (``max_steps``, ``log_prefix``, ...) go to ``ctx.make_trainer``.
+    """
+    limits = {"max_epochs": mcfg.max_epochs, "max_steps": mcfg.max_steps} | overrides
     trainer = ctx.make_trainer(
-        max_epochs=mcfg.max_epochs,
-        max_steps=mcfg.max_steps,
-        precision=precision or ctx.cfg.trainer.precision,
-        callbacks=list(callbacks),
-        **overrides,
+        precision=precision or ctx.cfg.trainer.precision, callbacks=list(callbacks), **limits
     )
     return fit_best(trainer, module, ctx.datamodule, seed=ctx.cfg.seed)
 
@@ -81,11 +83,48 @@ def qat_module(ctx: MethodContext, model, mcfg) -> ClassifierModule:
     )
 
 
+def train_ternary_then_split(ctx: MethodContext, model, mcfg) -> dict[str, float]:
+    """BinaryBERT's first stage: ternary QAT for ``method.ternary_max_steps`` steps (same loss
+    and learning rate as the run), then ternary weight splitting, in place.
+
+    Metrics: ``tws/ternary_val_acc`` (the ternary model, which the split model equals),
+    ``tws/split_layers``, ``tws/split_max_weight_change`` (fp16 rounding of the scales only),
+    ``time/ternary_train_s`` and, with KD, ``tws/teacher_forward_calls``. The stage's curves
+    are logged under ``ternary/``.
+    """
+    module = qat_module(ctx, model, mcfg)
+    seconds = train_quantized(
+        ctx,
+        module,
+        mcfg,
+        mcfg.precision,
+        max_steps=mcfg.ternary_max_steps,
+        max_epochs=-1,
+        log_prefix="ternary/",
+        default_root_dir=ctx.run_dir / "ternary_stage",
+    )
+    metrics = {"time/ternary_train_s": seconds}
+    if isinstance(module, TeacherKDModule):
+        metrics["tws/teacher_forward_calls"] = float(module.teacher_calls)
+    metrics["tws/ternary_val_acc"] = evaluate_splits(module.model, ctx.datamodule, ("val",))[
+        "val/acc"
+    ]
+    layers, change = split_ternary_layers(module.model)
+    return metrics | {"tws/split_layers": float(layers), "tws/split_max_weight_change": change}
+
+
 def run_qat(ctx: MethodContext) -> CompressedModel:
-    """Fake-quantize the baseline, calibrate activations, fine-tune with STE, store as integers."""
+    """Fake-quantize the baseline, calibrate activations, fine-tune with STE, store as integers.
+
+    ``quant.form=split_binary`` with ``method.ternary_max_steps > 0`` trains the ternary model
+    first and splits it (:func:`train_ternary_then_split`) before the run's own fit.
+    """
     q, mcfg = ctx.cfg.section("quant"), ctx.cfg.method
-    model, _, metrics = quantize_for_method(ctx, q)
+    ternary_stage = q.form == "split_binary" and mcfg.ternary_max_steps > 0
+    model, _, metrics = quantize_for_method(ctx, q, split=not ternary_stage)
     calibrate(model, ctx, q.calib_batches)
+    if ternary_stage:
+        metrics |= train_ternary_then_split(ctx, model, mcfg)
     module = qat_module(ctx, model, mcfg)
     metrics["time/qat_train_s"] = train_quantized(ctx, module, mcfg, mcfg.precision)
     if isinstance(module, TeacherKDModule):

@@ -41,6 +41,13 @@ def validate_quant(cfg: RunConfig) -> None:
     """Checks that need the model's module names and shapes (built on the meta device)."""
     q: QuantConfig = cfg.section("quant")
     check_against_model(q, model_skeleton(cfg.model))
+    ternary_steps = getattr(cfg.method, "ternary_max_steps", 0)
+    if ternary_steps and q.form != "split_binary":
+        raise ConfigError(
+            "method.ternary_max_steps",
+            ternary_steps,
+            f"0 unless quant.form=split_binary (quant.form={q.form} has no ternary stage)",
+        )
     if q.act_bits is not None and q.calib_batches < 1:
         raise ConfigError(
             "quant.calib_batches",
@@ -95,14 +102,17 @@ def sensitivity_allocation(
 
 
 def quantize_for_method(
-    ctx: MethodContext, q: QuantConfig
+    ctx: MethodContext, q: QuantConfig, split: bool = True
 ) -> tuple[nn.Module, dict[str, int] | None, dict[str, float]]:
-    """A fresh copy of the start model with fake-quant wrappers (allocation first if budgeted)."""
+    """A fresh copy of the start model with fake-quant wrappers (allocation first if budgeted).
+
+    ``split=False`` leaves a ``split_binary`` model ternary (QAT's ternary stage).
+    """
     model = (ctx.start_model if ctx.start_model is not None else ctx.baseline.fresh_copy()).eval()
     overrides, metrics = None, {}
     if q.budget_bits is not None:
         overrides, metrics = sensitivity_allocation(ctx, model, q)
-    quantize_model(model, q, overrides)
+    quantize_model(model, q, overrides, split=split)
     return model, overrides, metrics
 
 

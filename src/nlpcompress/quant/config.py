@@ -18,8 +18,11 @@ class QuantConfig:
     Attributes:
         name: the preset name (``int8``, ``int4``, ``binary``...), used in tags.
         form: ``int`` (uniform affine), ``fixed_point``, ``binary`` (1 bit, alpha = mean|W|
-            per output channel) or ``ternary`` (TWN, 2-bit codes).
-        bits: code width of the Linear weights, 1..8 (binary 1, ternary 2, int >= 2).
+            per output channel), ``ternary`` (TWN, 2-bit codes) or ``split_binary``
+            (BinaryBERT: the ternary weights split into two binary planes, 2 bits per weight;
+            QAT trains the ternary model for ``method.ternary_max_steps`` first).
+        bits: code width of the Linear weights, 1..8 (binary 1, ternary and split binary 2,
+            int >= 2).
         embedding_bits: code width of the embedding tables (int form), or null to keep them fp32.
         symmetric: zero point 0 (int form).
         granularity: ``per_tensor``, ``per_channel`` (one scale per output row) or ``per_group``.
@@ -43,7 +46,7 @@ class QuantConfig:
     """
 
     name: str = "int8"
-    form: Literal["int", "fixed_point", "binary", "ternary"] = "int"
+    form: Literal["int", "fixed_point", "binary", "ternary", "split_binary"] = "int"
     bits: int = 8
     embedding_bits: int | None = 8
     symmetric: bool = True
@@ -74,10 +77,13 @@ class QuantConfig:
         allowed = {
             "binary": "1 for form=binary",
             "ternary": "2 for form=ternary",
+            "split_binary": "2 for form=split_binary (two binary planes)",
             "int": "an integer in 2..8 for form=int (1 bit is quant=binary)",
             "fixed_point": "an integer in 2..8 for form=fixed_point",
         }[self.form]
-        form_bits = {"binary": (1,), "ternary": (2,)}.get(self.form, tuple(range(2, 9)))
+        form_bits = {"binary": (1,), "ternary": (2,), "split_binary": (2,)}.get(
+            self.form, tuple(range(2, 9))
+        )
         check(self.bits in form_bits, "bits", self.bits, allowed)
         check(
             self.embedding_bits is None or 2 <= self.embedding_bits <= 8,

@@ -18,7 +18,7 @@ from nlpcompress.quant import quantizers as Q
 from nlpcompress.quant.calibration import RangeObserver, calibrate_range
 from nlpcompress.quant.ste import lsq_quantize, sign_ste
 
-FORMS = ("int", "fixed_point", "binary", "ternary")
+FORMS = ("int", "fixed_point", "binary", "ternary", "split_binary")
 SCALE_DTYPE = (
     torch.float16
 )  # scales are stored in fp16; the evaluated model uses the same rounded values
@@ -29,8 +29,9 @@ class WeightSpec:
     """How one weight is quantized.
 
     Attributes:
-        form: ``int`` (uniform affine), ``fixed_point``, ``binary`` or ``ternary``.
-        bits: code width (binary 1, ternary 2).
+        form: ``int`` (uniform affine), ``fixed_point``, ``binary``, ``ternary`` or
+            ``split_binary`` (two binary planes, :class:`SplitBinaryQuantizer`).
+        bits: code width (binary 1, ternary and split binary 2).
         symmetric: zero point 0 (int form).
         granularity: ``per_tensor`` / ``per_channel`` / ``per_group`` (int form; binary and
             ternary are per output channel, fixed point per tensor).
@@ -72,6 +73,19 @@ class Codes:
         return Q.dequantize(self.codes, self.scale, self.zero).reshape(shape)
 
 
+@dataclass
+class SplitCodes:
+    """The two binary planes of a split weight (:class:`SplitBinaryQuantizer`):
+    ``x_hat = (2 alpha_1)(b_1 - 1/2) + (2 alpha_2)(b_2 - 1/2)``, each plane a binary
+    :class:`Codes`."""
+
+    first: Codes
+    second: Codes
+
+    def dequantize(self, shape: torch.Size) -> torch.Tensor:
+        return self.first.dequantize(shape) + self.second.dequantize(shape)
+
+
 def lsq_initial_scale(weight: torch.Tensor, spec: WeightSpec) -> torch.Tensor:
     """LSQ's first step per group ``[R, G, 1]`` (Esser et al., 2020, section 2.1).
 
@@ -94,6 +108,13 @@ def lsq_initial_scale(weight: torch.Tensor, spec: WeightSpec) -> torch.Tensor:
     v = Q.group_view(weight.detach(), spec.granularity, spec.group_size)
     scale = 2.0 * v.abs().mean(dim=-1, keepdim=True) / qmax**0.5
     return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def binary_codes(w: torch.Tensor) -> Codes:
+    """``alpha sign(w)`` as codes ``b = [w >= 0]`` decoding to ``(2 alpha)(b - 1/2)``."""
+    codes, alpha = Q.binarize(w.detach())
+    alpha = Q.round_scale(alpha, SCALE_DTYPE)
+    return Codes(codes.unsqueeze(1), (2 * alpha).unsqueeze(1), torch.tensor(0.5), 0, 1, 1)
 
 
 class WeightQuantizer(nn.Module):
@@ -133,9 +154,7 @@ class WeightQuantizer(nn.Module):
         s = self.spec
         w = w.detach()
         if s.form == "binary":
-            codes, alpha = Q.binarize(w)
-            alpha = Q.round_scale(alpha, SCALE_DTYPE)
-            return Codes(codes.unsqueeze(1), (2 * alpha).unsqueeze(1), torch.tensor(0.5), 0, 1, 1)
+            return binary_codes(w)
         if s.form == "ternary":
             codes, alpha = Q.ternarize(w)
             alpha = Q.round_scale(alpha, SCALE_DTYPE)
@@ -203,6 +222,70 @@ class WeightQuantizer(nn.Module):
             return lsq_quantize(view, scale, qmin, qmax, grad_factor=g).reshape(rows.shape)
         scale, zero = Q.minmax_weight_params(table, s.bits, s.symmetric, "per_tensor")
         return Q.fake_quantize(view, scale, zero, qmin, qmax).reshape(rows.shape)
+
+
+class SplitBinaryQuantizer(WeightQuantizer):
+    """BinaryBERT's split binary weight: ``W_hat = B(W_1) + B(W_2)``, ``B(x) = alpha(x) sign(x)``.
+
+    ``W_1`` is the wrapped layer's own ``weight``; ``W_2`` is this quantizer's ``partner``
+    parameter. Both are trained (sign with BinaryConnect's straight-through gradient,
+    ``alpha`` per output row as in :func:`binary_codes`) and each is stored as one bit per
+    weight plus an fp16 ``alpha`` per row: two bits per weight in all. Built by
+    :func:`split_ternary_linear` from a ternary layer, where it computes exactly the ternary
+    weight.
+    """
+
+    def __init__(self, partner: torch.Tensor):
+        super().__init__(WeightSpec("split_binary", 2, True, "per_channel", None), partner)
+        self.partner = nn.Parameter(partner.detach().clone())
+
+    def encode(self, w: torch.Tensor) -> SplitCodes:
+        return SplitCodes(binary_codes(w), binary_codes(self.partner))
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        if self.training and torch.is_grad_enabled():
+            self._cache = None
+            p = self.partner
+            return Q.binary_alpha(w) * sign_ste(w) + Q.binary_alpha(p) * sign_ste(p)
+        key = (w.data_ptr(), w._version, self.partner._version)
+        cache = getattr(self, "_cache", None)
+        if cache is None or cache[0] != key:
+            cache = (key, self.encode(w).dequantize(w.shape))
+            self._cache = cache
+        return cache[1]
+
+
+def split_ternary_linear(layer: QuantLinear) -> float:
+    """Ternary weight splitting of one ternary layer, in place (:func:`Q.split_ternary`).
+
+    ``layer.weight`` becomes ``W_1`` (same parameter, new values) and the quantizer a
+    :class:`SplitBinaryQuantizer` holding ``W_2``; the activation quantizer is kept. Returns
+    the largest ``|W_hat_split - W_hat_ternary|`` of the evaluated weight (fp16 rounding of
+    the scales only).
+    """
+    if layer.weight_quantizer.spec.form != "ternary":
+        raise ValueError(
+            f"ternary weight splitting needs a ternary layer, got {layer.weight_quantizer.spec.form}"
+        )
+    with torch.no_grad():
+        before = layer.weight_quantizer.eval()(layer.weight).clone()
+        first, second = Q.split_ternary(layer.weight)
+        layer.weight.copy_(first)
+        layer.weight_quantizer = SplitBinaryQuantizer(second).to(layer.weight.device)
+        after = layer.weight_quantizer.eval()(layer.weight)
+    layer.weight_quantizer.train(layer.training)
+    return float((after - before).abs().max())
+
+
+def split_ternary_layers(model: nn.Module) -> tuple[int, float]:
+    """:func:`split_ternary_linear` on every ternary Linear of ``model``; returns the number
+    of layers split and the largest weight difference it made."""
+    errors = [
+        split_ternary_linear(m)
+        for m in quantized_modules(model).values()
+        if isinstance(m, QuantLinear) and m.weight_quantizer.spec.form == "ternary"
+    ]
+    return len(errors), max(errors, default=0.0)
 
 
 class ActQuantizer(nn.Module):

@@ -15,7 +15,7 @@ from torch import nn
 
 from nlpcompress.config.errors import ConfigError
 from nlpcompress.quant.config import QuantConfig
-from nlpcompress.quant.modules import WeightSpec, wrap_modules
+from nlpcompress.quant.modules import WeightSpec, split_ternary_layers, wrap_modules
 
 
 def quantizable_modules(model: nn.Module) -> dict[str, nn.Module]:
@@ -41,6 +41,8 @@ def spec_for(cfg: QuantConfig, module: nn.Module, bits: int, from_policy: bool) 
         )
     if form == "fixed_point":
         return WeightSpec("fixed_point", bits, True, "per_tensor", None, cfg.frac_bits)
+    if form == "split_binary":  # wrapped ternary; quantize_model splits it
+        form = "ternary"
     return WeightSpec(form, bits, True, "per_channel", None)
 
 
@@ -105,9 +107,17 @@ def check_against_model(cfg: QuantConfig, model: nn.Module, prefix: str = "quant
 
 
 def quantize_model(
-    model: nn.Module, cfg: QuantConfig, overrides: dict[str, int] | None = None
+    model: nn.Module,
+    cfg: QuantConfig,
+    overrides: dict[str, int] | None = None,
+    split: bool = True,
 ) -> nn.Module:
-    """Wrap the model's Linear / Embedding layers with fake-quant wrappers per ``cfg``, in place."""
+    """Wrap the model's Linear / Embedding layers with fake-quant wrappers per ``cfg``, in place.
+
+    ``form=split_binary`` wraps the Linear layers as ternary and, with ``split``, splits them
+    at once (:func:`split_ternary_layers`); QAT passes ``split=False`` to train the ternary
+    model first.
+    """
     act = None
     if cfg.act_bits is not None:
         act = {
@@ -118,4 +128,7 @@ def quantize_model(
         }
     specs = build_specs(cfg, model, overrides)
     # activation quantization applies to Linear inputs only: wrap_modules ignores it for embeddings
-    return wrap_modules(model, specs, act)
+    wrap_modules(model, specs, act)
+    if split and cfg.form == "split_binary":
+        split_ternary_layers(model)
+    return model

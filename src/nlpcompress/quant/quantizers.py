@@ -247,3 +247,44 @@ def ternarize(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     count = keep.sum(dim=1, keepdim=True).clamp(min=1)
     alpha = (w.abs() * keep).sum(dim=1, keepdim=True) / count
     return t + 1, alpha
+
+
+def split_ternary(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ternary weight splitting (BinaryBERT, Bai et al. 2021, eq. 5-6), one split per row.
+
+    Splits the latent ``w`` into ``w1 + w2``-like latents whose binarizations add up to the
+    ternarization of ``w``: ``B(w1) + B(w2) = T(w)``, with ``B(x) = alpha(x) sign(x)``,
+    ``alpha(x)_i = mean_j |x_ij|`` (:func:`binarize`) and ``T`` the TWN ternarizer
+    (:func:`ternarize`, threshold ``delta_i``, scale ``alpha_i``). With ``I`` the kept entries
+    of a row (``|w| > delta``), ``J`` the others and ``n`` the row length:
+
+    * ``b = (n alpha - sum_j |w_j|) / (2 |J|)``,
+    * ``a = (S_I + N_J - P_J) / (2 S_I)`` with ``S_I = sum_I |w|``, ``P_J`` the sum of the
+      positive and ``N_J`` of the absolute negative entries of ``J``,
+    * on ``I``: ``w1 = a w``, ``w2 = (1 - a) w`` (both keep the sign of ``w``);
+    * on ``J``: ``w1 = w + b`` if ``w > 0`` else ``b``, ``w2 = -b`` if ``w > 0`` else ``w - b``
+      (opposite signs).
+
+    Then ``mean|w1| = mean|w2| = alpha / 2`` per row, so ``B(w1) + B(w2)`` is ``alpha sign(w)``
+    on ``I`` and ``0`` on ``J``: the ternary weight exactly. Computed in float64 as the
+    authors' script does; returned in ``w``'s dtype.
+
+    Raises:
+        ValueError: ``w`` is not 2-D.
+    """
+    if w.dim() != 2:
+        raise ValueError(f"ternary weight splitting needs a 2-D weight, got {tuple(w.shape)}")
+    x = w.detach().double()
+    keep = x.abs() > ternary_threshold(x)
+    rest = ~keep
+    n = x.shape[1]
+    s_i = (x.abs() * keep).sum(dim=1, keepdim=True)
+    alpha = s_i / keep.sum(dim=1, keepdim=True).clamp(min=1)
+    n_j = rest.sum(dim=1, keepdim=True)
+    b = (n * alpha - x.abs().sum(dim=1, keepdim=True)) / (2 * n_j.clamp(min=1))
+    pos_j = (x.clamp(min=0) * rest).sum(dim=1, keepdim=True)
+    neg_j = ((-x).clamp(min=0) * rest).sum(dim=1, keepdim=True)
+    a = torch.where(s_i > 0, (s_i + neg_j - pos_j) / (2 * s_i.clamp(min=1e-300)), 0.5)
+    w1 = torch.where(keep, a * x, torch.where(x > 0, x + b, b))
+    w2 = torch.where(keep, (1 - a) * x, torch.where(x > 0, -b, x - b))
+    return w1.to(w.dtype), w2.to(w.dtype)

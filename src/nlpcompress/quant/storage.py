@@ -20,7 +20,11 @@ Deep Compression's prune -> quantize storage): the same ``scale``/``zero``/``off
 
 ``ceil(n / 8) + ceil(nnz * bits / 8)`` bytes against ``ceil(n * bits / 8)`` dense, so it is
 written only when smaller (zero fraction above ``1 / bits``: 12.5% at int8). Decoding puts the
-zero code ``z - q_min`` at unmasked entries, so ``x_hat`` is the same tensor either way. Builder ``hf_quantized_classifier`` rebuilds an HF classifier
+zero code ``z - q_min`` at unmasked entries, so ``x_hat`` is the same tensor either way.
+
+Encoding ``split_binary`` (BinaryBERT's split weights, :class:`SplitBinaryQuantizer`): two
+binary planes, each stored as above (parts prefixed ``first.`` / ``second.``, their encodings
+and attrs in attr ``planes``); the decoded weight is the sum of the two planes. Builder ``hf_quantized_classifier`` rebuilds an HF classifier
 and, when the model quantized activations, re-inserts the calibrated activation quantizers.
 """
 
@@ -36,6 +40,7 @@ from nlpcompress.quant.modules import (
     ActQuantizer,
     Codes,
     QuantLinear,
+    SplitCodes,
     quantized_modules,
     set_submodule,
 )
@@ -43,6 +48,7 @@ from nlpcompress.quant.packing import pack_bits, packed_nbytes, unpack_bits
 from nlpcompress.storage.format import (
     EncodedTensor,
     ExportedArtifact,
+    decode,
     encode_dense,
     register_builder,
     register_decoder,
@@ -51,6 +57,8 @@ from nlpcompress.storage.format import (
 
 ENCODING = "packed_int"
 SPARSE_ENCODING = "sparse_packed_int"
+SPLIT_ENCODING = "split_binary"
+PLANES = ("first", "second")
 BUILDER = "hf_quantized_classifier"
 
 
@@ -82,6 +90,16 @@ def encode_codes(c: Codes, shape: tuple[int, ...]) -> EncodedTensor:
         return EncodedTensor(SPARSE_ENCODING, tuple(shape), parts, attrs | {"nonzero": nnz})
     parts["codes"] = pack_bits(unsigned, c.bits)
     return EncodedTensor(ENCODING, tuple(shape), parts, attrs)
+
+
+def encode_split(c: SplitCodes, shape: tuple[int, ...]) -> EncodedTensor:
+    """The two binary planes of a split weight, each packed by :func:`encode_codes`."""
+    planes = [encode_codes(codes, shape) for codes in (c.first, c.second)]
+    parts = {
+        f"{name}.{k}": v for name, p in zip(PLANES, planes, strict=True) for k, v in p.parts.items()
+    }
+    attrs = {"planes": [{"encoding": p.encoding, "attrs": p.attrs} for p in planes]}
+    return EncodedTensor(SPLIT_ENCODING, tuple(shape), parts, attrs)
 
 
 def _zero_codes(enc: EncodedTensor) -> torch.Tensor:
@@ -117,6 +135,16 @@ def decode_packed_int(enc: EncodedTensor) -> torch.Tensor:
     return _dequantize(enc, u.reshape(rows, groups, size))
 
 
+@register_decoder(SPLIT_ENCODING)
+def decode_split_binary(enc: EncodedTensor) -> torch.Tensor:
+    total = torch.zeros(enc.shape)
+    for name, plane in zip(PLANES, enc.attrs["planes"], strict=True):
+        prefix = f"{name}."
+        parts = {k[len(prefix) :]: v for k, v in enc.parts.items() if k.startswith(prefix)}
+        total += decode(EncodedTensor(plane["encoding"], enc.shape, parts, plane["attrs"]))
+    return total
+
+
 def encode_model(
     model: nn.Module, dense_dtype: torch.dtype | None = None
 ) -> dict[str, EncodedTensor]:
@@ -129,7 +157,9 @@ def encode_model(
     tensors: dict[str, EncodedTensor] = {}
     for name, module in wrappers.items():
         w = module.weight
-        tensors[f"{name}.weight"] = encode_codes(module.weight_quantizer.encode(w), tuple(w.shape))
+        codes = module.weight_quantizer.encode(w)
+        encode = encode_split if isinstance(codes, SplitCodes) else encode_codes
+        tensors[f"{name}.weight"] = encode(codes, tuple(w.shape))
     for key, value in model.state_dict().items():
         if key in tensors or ".weight_quantizer." in key or ".act_quantizer." in key:
             continue
@@ -194,7 +224,9 @@ __all__ = [
     "QuantLinear",
     "decode_packed_int",
     "decode_sparse_packed_int",
+    "decode_split_binary",
     "encode_codes",
     "encode_model",
+    "encode_split",
     "export_quantized",
 ]

@@ -175,10 +175,11 @@ def _stages(value: Any) -> str:
 
 
 def bits_label(bits: float, form: str) -> str:
-    """``int8``, ``int4``, ``binary``, ``ternary``, ``fx8`` (fixed point); '' without quantization."""
+    """``int8``, ``int4``, ``binary``, ``ternary``, ``split_binary``, ``fx8`` (fixed point); ''
+    without quantization."""
     if math.isnan(bits):
         return ""
-    if form in ("binary", "ternary"):
+    if form in ("binary", "ternary", "split_binary"):
         return form
     return f"{'fx' if form == 'fixed_point' else 'int'}{int(bits)}"
 

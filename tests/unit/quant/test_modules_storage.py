@@ -10,11 +10,14 @@ from nlpcompress.quant.config import QuantConfig
 from nlpcompress.quant.modules import (
     QuantEmbedding,
     QuantLinear,
+    SplitBinaryQuantizer,
     WeightQuantizer,
     WeightSpec,
     dequantized_copy,
     finish_calibration,
     quantized_modules,
+    split_ternary_layers,
+    split_ternary_linear,
     start_calibration,
 )
 from nlpcompress.quant.policy import build_specs, check_against_model, quantize_model
@@ -254,3 +257,51 @@ def test_lsq_initial_step_is_the_papers_or_the_minmax_one_per_group():
     torch.testing.assert_close(four, torch.tensor([[[2 * 0.3 / 7**0.5]], [[2 * 0.5 / 7**0.5]]]))
     q = QuantLinear(nn.Linear(4, 2), WeightSpec("int", 2, lsq=True))
     assert q.weight_quantizer.scale.shape == (2,)
+
+
+def test_split_binary_model_computes_the_ternary_one_and_round_trips(tmp_path):
+    ternary = quantize_model(small_bert(), QuantConfig(form="ternary", bits=2)).eval()
+    split = quantize_model(small_bert(), QuantConfig(form="split_binary", bits=2)).eval()
+    name = "bert.encoder.layer.0.intermediate.dense"
+    layer = split.get_submodule(name)
+    assert isinstance(layer.weight_quantizer, SplitBinaryQuantizer)
+    assert layer.weight_quantizer.spec.form == "split_binary"
+    with torch.no_grad():
+        expected = ternary(**batch()).logits
+        got = split(**batch()).logits
+        torch.testing.assert_close(
+            layer.weight_quantizer(layer.weight),
+            ternary.get_submodule(name).weight_quantizer(ternary.get_submodule(name).weight),
+            rtol=0,
+            atol=1e-6,
+        )
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    # stored: two binary planes of one bit per weight, an fp16 alpha per row each
+    export_quantized(split, tmp_path / "m")
+    with torch.no_grad():
+        assert torch.equal(load_model(tmp_path / "m")(**batch()).logits, got)
+    stored = read_artifact(tmp_path / "m")[0][f"{name}.weight"]
+    assert stored.encoding == "split_binary"
+    rows, cols = layer.weight.shape
+    for plane in ("first", "second"):
+        assert stored.parts[f"{plane}.codes"].numel() == rows * cols // 8
+        assert stored.parts[f"{plane}.scale"].dtype == torch.float16
+    assert stored.stored_bytes == 2 * (rows * cols // 8 + 2 * rows)
+
+
+def test_split_binary_trains_both_planes_and_split_needs_a_ternary_layer():
+    model = quantize_model(small_bert(), QuantConfig(form="ternary", bits=2))
+    count, change = split_ternary_layers(model)
+    linears = [m for m in quantized_modules(model).values() if isinstance(m, QuantLinear)]
+    assert count == len(linears) > 0 and change < 1e-6
+    model.train()
+    model(**batch()).logits.sum().backward()
+    layer = linears[0]
+    assert layer.weight.grad.abs().sum() > 0
+    assert layer.weight_quantizer.partner.grad.abs().sum() > 0
+    # training values: alpha_1 sign(W_1) + alpha_2 sign(W_2), at most four levels per row
+    with torch.no_grad():
+        w = layer.weight_quantizer(layer.weight)
+    assert max(len(torch.unique(row)) for row in w) <= 4
+    with pytest.raises(ValueError, match="ternary layer"):
+        split_ternary_linear(layer)

@@ -143,3 +143,41 @@ def test_lsq_gradient_matches_formula():
     s2 = torch.tensor(0.1, requires_grad=True)
     lsq_quantize(x, s2, -7, 7).sum().backward()
     assert float(s2.grad) == pytest.approx(float(expected.sum()) / (4 * 7) ** 0.5, abs=1e-5)
+
+
+def test_ternary_weight_splitting_on_a_row_worked_by_hand():
+    # row [0.9, -0.6, 0.1, -0.2]: mean|w| 0.45, delta 0.315, kept I = {0.9, -0.6}, alpha 0.75;
+    # b = (4 * 0.75 - 1.8) / (2 * 2) = 0.3; a = (S_I + N_J - P_J) / (2 S_I) = 1.6 / 3
+    w = torch.tensor([[0.9, -0.6, 0.1, -0.2]])
+    w1, w2 = Q.split_ternary(w)
+    a = 1.6 / 3
+    torch.testing.assert_close(w1, torch.tensor([[0.9 * a, -0.6 * a, 0.4, 0.3]]))
+    torch.testing.assert_close(w2, torch.tensor([[0.9 * (1 - a), -0.6 * (1 - a), -0.3, -0.5]]))
+    # both planes have alpha / 2 = 0.375; their binarizations add up to the ternary weight
+    torch.testing.assert_close(Q.binary_alpha(w1), torch.tensor([[0.375]]))
+    torch.testing.assert_close(Q.binary_alpha(w2), torch.tensor([[0.375]]))
+
+
+def _binary(x):
+    codes, alpha = Q.binarize(x)
+    return alpha * (2 * codes - 1)
+
+
+def _ternary(x):
+    codes, alpha = Q.ternarize(x)
+    return alpha * (codes - 1)
+
+
+@pytest.mark.parametrize(
+    "rows", [W, torch.randn(48, 384, generator=torch.Generator().manual_seed(3)) * 0.04]
+)
+def test_split_planes_binarize_to_the_ternary_weight(rows):
+    w1, w2 = Q.split_ternary(rows)
+    torch.testing.assert_close(_binary(w1) + _binary(w2), _ternary(rows), rtol=0, atol=1e-6)
+    # the kept entries keep their sign in both planes; the others get opposite signs
+    keep = rows.abs() > Q.ternary_threshold(rows)
+    assert torch.equal(torch.sign(w1[keep]), torch.sign(rows[keep]))
+    assert torch.equal(torch.sign(w2[keep]), torch.sign(rows[keep]))
+    assert bool(((w1[~keep] >= 0) != (w2[~keep] >= 0)).all())
+    with pytest.raises(ValueError, match="2-D"):
+        Q.split_ternary(rows.reshape(-1))

@@ -141,6 +141,10 @@ def test_run_record_sparsity_pair_and_pipeline_labels():
         _row("b", {"method.name": "qat", "quant.bits": "1", "quant.form": "binary"})
     )
     assert binary["bits_label"] == "binary"
+    split = run_record(
+        _row("s", {"method.name": "qat", "quant.bits": "2", "quant.form": "split_binary"})
+    )
+    assert split["bits_label"] == "split_binary"
     lsq = run_record(
         _row(
             "l", {"method.name": "qat", "quant.bits": "2", "quant.form": "int", "quant.lsq": "True"}
