@@ -22,7 +22,7 @@ from nlpcompress.methods.quant_workflow import (
     quantize_for_method,
 )
 from nlpcompress.methods.teacher_outputs import teacher_cache_metrics, training_split_outputs
-from nlpcompress.quant.modules import split_ternary_layers
+from nlpcompress.quant.modules import split_plane_signs, split_ternary_layers
 from nlpcompress.training.module import ClassifierModule
 from nlpcompress.training.teacher_kd import TeacherKDModule
 from nlpcompress.training.trainer import fit_best
@@ -87,8 +87,9 @@ def train_ternary_then_split(ctx: MethodContext, model, mcfg) -> dict[str, float
     """BinaryBERT's first stage: ternary QAT for ``method.ternary_max_steps`` steps (same loss
     and learning rate as the run), then ternary weight splitting, in place.
 
-    Metrics: ``tws/ternary_val_acc`` (the ternary model, which the split model equals),
-    ``tws/split_layers``, ``tws/split_max_weight_change`` (fp16 rounding of the scales only),
+    Metrics: ``tws/ternary_val_acc`` and ``tws/ternary_test_acc`` (the ternary model, which the
+    split model equals), ``tws/split_layers``, ``tws/split_max_weight_change`` (fp16 rounding
+    of the scales only),
     ``time/ternary_train_s`` and, with KD, ``tws/teacher_forward_calls``. The stage's curves
     are logged under ``ternary/``.
     """
@@ -106,9 +107,8 @@ def train_ternary_then_split(ctx: MethodContext, model, mcfg) -> dict[str, float
     metrics = {"time/ternary_train_s": seconds}
     if isinstance(module, TeacherKDModule):
         metrics["tws/teacher_forward_calls"] = float(module.teacher_calls)
-    metrics["tws/ternary_val_acc"] = evaluate_splits(module.model, ctx.datamodule, ("val",))[
-        "val/acc"
-    ]
+    scores = evaluate_splits(module.model, ctx.datamodule, ("val", "test"))
+    metrics |= {f"tws/ternary_{split}_acc": scores[f"{split}/acc"] for split in ("val", "test")}
     layers, change = split_ternary_layers(module.model)
     return metrics | {"tws/split_layers": float(layers), "tws/split_max_weight_change": change}
 
@@ -125,8 +125,13 @@ def run_qat(ctx: MethodContext) -> CompressedModel:
     calibrate(model, ctx, q.calib_batches)
     if ternary_stage:
         metrics |= train_ternary_then_split(ctx, model, mcfg)
+    signs = split_plane_signs(model)
     module = qat_module(ctx, model, mcfg)
     metrics["time/qat_train_s"] = train_quantized(ctx, module, mcfg, mcfg.precision)
+    if signs.numel():
+        # how far the binary fine-tune moved the split planes (TWS: from the ternary model)
+        flipped = (split_plane_signs(module.model) != signs).float().mean()
+        metrics["tws/plane_sign_flip_rate"] = float(flipped)
     if isinstance(module, TeacherKDModule):
         metrics.update(teacher_cache_metrics(module.cache, module.teacher_calls))
     return quant_result(ctx, module.model.eval(), q, metrics)

@@ -288,6 +288,17 @@ def split_ternary_layers(model: nn.Module) -> tuple[int, float]:
     return len(errors), max(errors, default=0.0)
 
 
+def split_plane_signs(model: nn.Module) -> torch.Tensor:
+    """The signs (``>= 0``) of both planes of every split binary layer, one flat bool vector
+    (compare two of them to count the signs a fine-tune flipped)."""
+    signs = [
+        torch.cat([(m.weight >= 0).reshape(-1), (m.weight_quantizer.partner >= 0).reshape(-1)])
+        for m in quantized_modules(model).values()
+        if isinstance(m, QuantLinear) and isinstance(m.weight_quantizer, SplitBinaryQuantizer)
+    ]
+    return torch.cat(signs).cpu() if signs else torch.zeros(0, dtype=torch.bool)
+
+
 class ActQuantizer(nn.Module):
     """Per-tensor activation fake quantization with a calibrated range.
 

@@ -73,3 +73,33 @@ def test_the_compact_preset_runs_unchanged_on_a_local_file(compose_cfg, tmp_path
     assert cfg.method.name == "pipeline" and cfg.deploy.backend == "auto"
     assert cfg.data.name == "local"
     assert list(cfg.measure.seq_lengths) == [16, 64, 128, 256]
+
+
+def test_the_binarybert_comparison_rows_validate(compose_cfg):
+    """The rows the BinaryBERT preset's header runs into the same experiment."""
+    qat = run_config(
+        compose_cfg(
+            [
+                "experiment=binarybert_cpu",
+                "quant=binary",
+                "method.distill=false",
+                "method.ternary_max_steps=0",
+            ]
+        )
+    )
+    assert qat.section("quant").form == "binary" and not qat.method.distill
+    drop = ["~method.learning_rate", "~method.max_epochs", "~method.distill"]
+    ptq = run_config(
+        compose_cfg(
+            [
+                "experiment=binarybert_cpu",
+                "quant=binary",
+                "method=ptq",
+                *drop,
+                "~method.ternary_max_steps",
+            ]
+        )
+    )
+    assert ptq.method.name == "ptq"
+    tws = run_config(compose_cfg(["experiment=binarybert_cpu"]))
+    assert tws.section("quant").form == "split_binary" and tws.method.ternary_max_steps > 0

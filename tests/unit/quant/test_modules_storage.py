@@ -16,6 +16,7 @@ from nlpcompress.quant.modules import (
     dequantized_copy,
     finish_calibration,
     quantized_modules,
+    split_plane_signs,
     split_ternary_layers,
     split_ternary_linear,
     start_calibration,
@@ -297,6 +298,11 @@ def test_split_binary_trains_both_planes_and_split_needs_a_ternary_layer():
     model.train()
     model(**batch()).logits.sum().backward()
     layer = linears[0]
+    signs = split_plane_signs(model)
+    assert signs.numel() == 2 * sum(m.weight.numel() for m in linears)
+    with torch.no_grad():  # flip one sign of the first plane: one changed entry
+        layer.weight[0, 0] = -layer.weight[0, 0]
+    assert int((split_plane_signs(model) != signs).sum()) == 1
     assert layer.weight.grad.abs().sum() > 0
     assert layer.weight_quantizer.partner.grad.abs().sum() > 0
     # training values: alpha_1 sign(W_1) + alpha_2 sign(W_2), at most four levels per row
