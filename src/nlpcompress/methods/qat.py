@@ -89,9 +89,8 @@ def train_ternary_then_split(ctx: MethodContext, model, mcfg) -> dict[str, float
 
     Metrics: ``tws/ternary_val_acc`` and ``tws/ternary_test_acc`` (the ternary model, which the
     split model equals), ``tws/split_layers``, ``tws/split_max_weight_change`` (fp16 rounding
-    of the scales only),
-    ``time/ternary_train_s`` and, with KD, ``tws/teacher_forward_calls``. The stage's curves
-    are logged under ``ternary/``.
+    of the scales only), ``time/ternary_train_s`` and, with KD, ``tws/teacher_forward_calls``.
+    The stage's curves are logged under ``ternary/``.
     """
     module = qat_module(ctx, model, mcfg)
     seconds = train_quantized(

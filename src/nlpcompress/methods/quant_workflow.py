@@ -42,11 +42,12 @@ def validate_quant(cfg: RunConfig) -> None:
     q: QuantConfig = cfg.section("quant")
     check_against_model(q, model_skeleton(cfg.model))
     ternary_steps = getattr(cfg.method, "ternary_max_steps", 0)
-    if ternary_steps and q.form != "split_binary":
+    if ternary_steps and (q.form != "split_binary" or cfg.method.name != "qat"):
         raise ConfigError(
             "method.ternary_max_steps",
             ternary_steps,
-            f"0 unless quant.form=split_binary (quant.form={q.form} has no ternary stage)",
+            "0 unless method=qat and quant.form=split_binary (the ternary stage of QAT; here "
+            f"method={cfg.method.name}, quant.form={q.form})",
         )
     if q.act_bits is not None and q.calib_batches < 1:
         raise ConfigError(

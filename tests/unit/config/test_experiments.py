@@ -103,3 +103,14 @@ def test_the_binarybert_comparison_rows_validate(compose_cfg):
     assert ptq.method.name == "ptq"
     tws = run_config(compose_cfg(["experiment=binarybert_cpu"]))
     assert tws.section("quant").form == "split_binary" and tws.method.ternary_max_steps > 0
+
+
+@pytest.mark.parametrize(
+    "override, named",
+    [("quant=binary", "quant.form=binary"), ("method=mixed_precision", "method=mixed_precision")],
+)
+def test_a_ternary_stage_needs_qat_of_split_binary_weights(compose_cfg, override, named):
+    from nlpcompress.config.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"method.ternary_max_steps=1000; allowed: .*{named}"):
+        run_config(compose_cfg(["experiment=binarybert_cpu", override]))
