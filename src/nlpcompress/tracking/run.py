@@ -140,11 +140,13 @@ class _IntoRunLogger(MLFlowLogger):
     """Lightning's MLflow logger writing into an existing run, leaving its status to us;
     ``key_prefix`` is put before every metric name (``baseline/train/loss``)."""
 
-    def __init__(self, *args, key_prefix: str = "", **kwargs):
+    def __init__(self, *args, key_prefix: str = "", on_step=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.key_prefix = key_prefix
+        self.key_prefix, self.on_step = key_prefix, on_step
 
     def log_metrics(self, metrics, step=None) -> None:
+        if step is not None and self.on_step is not None:
+            self.on_step(int(step))
         super().log_metrics({f"{self.key_prefix}{k}": v for k, v in metrics.items()}, step)
 
     def finalize(self, status: str = "success") -> None:
@@ -163,6 +165,8 @@ class RunTracker:
     def __init__(self, tracking_uri: str, experiment_name: str, artifact_root: str | None = None):
         self.tracking_uri, self.experiment_name = tracking_uri, experiment_name
         self.run_id: str | None = None
+        # the last step a training curve of this run reached (see log_metrics)
+        self.last_step = 0
         # DDP ranks > 0 (re-executed by Lightning, or started by SLURM/torchrun) track nothing.
         self.active = is_global_zero()
         if tracking_uri.startswith("sqlite:///"):
@@ -221,7 +225,16 @@ class RunTracker:
 
     @_rank_zero_write
     @retry_locked
-    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log summary metrics, by default at the last step a training curve reached.
+
+        MLflow's value of a metric is the one at its largest step. ``val/acc`` is both a curve
+        (every validation of a fit) and a summary (the kept checkpoint's, logged after the
+        fit): logged at step 0, the summary lost to the fit's last validation whenever the
+        best checkpoint was not the last one (seen: 81.08 shown for a run whose kept
+        checkpoint scored 82.80).
+        """
+        step = self.last_step if step is None else step
         now = int(time.time() * 1000)
         items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
         for i in range(0, len(items), 500):
@@ -268,7 +281,11 @@ class RunTracker:
             tracking_uri=self.tracking_uri,
             run_id=self.run_id,
             key_prefix=prefix,
+            on_step=self._saw_step,
         )
+
+    def _saw_step(self, step: int) -> None:
+        self.last_step = max(self.last_step, step)
 
     def finished_run_with_hash(self, config_hash: str) -> str | None:
         """The id of a FINISHED run of this experiment with the same config hash, if any."""

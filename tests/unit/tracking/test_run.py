@@ -46,3 +46,18 @@ def test_cpu_flags_names_the_kernel_extensions_present_in_order():
     assert cpu_flags(spr) == "avx2 avx512f avx512_vnni avx512_bf16 amx_tile amx_int8 amx_bf16"
     assert cpu_flags("flags : fpu sse2\n") == "none"
     assert cpu_flags("") == "none"
+
+
+def test_a_summary_metric_wins_over_the_curve_of_the_same_name(tracker):
+    # a fit validated at steps 249 and 499; its best checkpoint (step 249) is evaluated after
+    # the fit and logged as the summary: MLflow must show that value, not the last validation
+    curves = tracker.lightning_logger()
+    curves.log_metrics({"val/acc": 0.828}, step=249)
+    curves.log_metrics({"val/acc": 0.811}, step=499)
+    tracker.lightning_logger(prefix="ternary/").log_metrics({"val/acc": 0.7}, step=999)
+    tracker.log_metrics({"val/acc": 0.828, "test/acc": 0.8375})
+    client = MlflowClient(tracker.tracking_uri)
+    metrics = client.get_run(tracker.run_id).data.metrics
+    assert metrics["val/acc"] == 0.828 and metrics["ternary/val/acc"] == 0.7
+    history = client.get_metric_history(tracker.run_id, "val/acc")
+    assert [(h.step, h.value) for h in history][-1] == (999, 0.828)
