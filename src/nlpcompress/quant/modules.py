@@ -137,9 +137,12 @@ class WeightQuantizer(nn.Module):
             self.scale = nn.Parameter(scale.reshape(-1).clone())
             self.scale_shape = tuple(scale.shape)
 
+    def _cache_key(self, w: torch.Tensor) -> tuple:
+        return (w.data_ptr(), w._version, None if self.scale is None else self.scale._version)
+
     def _eval_weight(self, w: torch.Tensor) -> torch.Tensor:
         # cached while neither the weight nor the LSQ step changes (eval of a frozen model)
-        key = (w.data_ptr(), w._version, None if self.scale is None else self.scale._version)
+        key = self._cache_key(w)
         cache = getattr(self, "_cache", None)
         if cache is None or cache[0] != key:
             cache = (key, self.encode(w).dequantize(w.shape))
@@ -242,17 +245,15 @@ class SplitBinaryQuantizer(WeightQuantizer):
     def encode(self, w: torch.Tensor) -> SplitCodes:
         return SplitCodes(binary_codes(w), binary_codes(self.partner))
 
+    def _cache_key(self, w: torch.Tensor) -> tuple:
+        return (w.data_ptr(), w._version, self.partner._version)
+
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        if self.training and torch.is_grad_enabled():
-            self._cache = None
-            p = self.partner
-            return Q.binary_alpha(w) * sign_ste(w) + Q.binary_alpha(p) * sign_ste(p)
-        key = (w.data_ptr(), w._version, self.partner._version)
-        cache = getattr(self, "_cache", None)
-        if cache is None or cache[0] != key:
-            cache = (key, self.encode(w).dequantize(w.shape))
-            self._cache = cache
-        return cache[1]
+        if not (self.training and torch.is_grad_enabled()):
+            return self._eval_weight(w)
+        self._cache = None
+        p = self.partner
+        return Q.binary_alpha(w) * sign_ste(w) + Q.binary_alpha(p) * sign_ste(p)
 
 
 def split_ternary_linear(layer: QuantLinear) -> float:

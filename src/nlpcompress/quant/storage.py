@@ -24,8 +24,10 @@ zero code ``z - q_min`` at unmasked entries, so ``x_hat`` is the same tensor eit
 
 Encoding ``split_binary`` (BinaryBERT's split weights, :class:`SplitBinaryQuantizer`): two
 binary planes, each stored as above (parts prefixed ``first.`` / ``second.``, their encodings
-and attrs in attr ``planes``); the decoded weight is the sum of the two planes. Builder ``hf_quantized_classifier`` rebuilds an HF classifier
-and, when the model quantized activations, re-inserts the calibrated activation quantizers.
+and attrs in attr ``planes``); the decoded weight is the sum of the two planes.
+
+Builder ``hf_quantized_classifier`` rebuilds an HF classifier and, when the model quantized
+activations, re-inserts the calibrated activation quantizers.
 """
 
 from __future__ import annotations
