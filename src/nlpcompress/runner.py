@@ -9,7 +9,6 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +136,18 @@ def log_data(dm: TextClassificationDataModule, tracker: RunTracker) -> None:
     tracker.log_dataset(dm.cfg, sizes, dm.num_labels, dm.content_digest())
 
 
+def trainer_factory(cfg: RunConfig, run_dir: Path, tracker: RunTracker, log_prefix: str = ""):
+    """``make(**overrides) -> Trainer`` logging its curves into this run under ``log_prefix``;
+    a call's own ``log_prefix=`` wins (a stage trained before a method's last fit, so that two
+    fits never share the steps of one curve)."""
+
+    def make(log_prefix: str = log_prefix, **overrides):
+        logger = tracker.lightning_logger(prefix=log_prefix)
+        return make_trainer(cfg.trainer, run_dir, logger, **overrides)
+
+    return make
+
+
 def run_baseline(
     cfg: RunConfig,
     dm: TextClassificationDataModule,
@@ -148,10 +159,7 @@ def run_baseline(
     with timer.stage("baseline"):
         # The baseline's own curves (when it is fine-tuned in this run) are logged under
         # baseline/ so they never share steps with the method's train/loss.
-        baseline_factory = partial(
-            make_trainer, cfg.trainer, run_dir, tracker.lightning_logger(prefix="baseline/")
-        )
-        baseline = get_baseline(cfg, dm, baseline_factory)
+        baseline = get_baseline(cfg, dm, trainer_factory(cfg, run_dir, tracker, "baseline/"))
     tracker.set_tags(
         {"baseline_from_cache": str(baseline.from_cache).lower(), "baseline_key": baseline.key}
     )
@@ -168,13 +176,8 @@ def run_method(
     run_dir: Path,
 ) -> CompressedModel:
     """The method itself: ``spec.run(ctx)``."""
-
-    def trainer_factory(log_prefix: str = "", **overrides):
-        # a stage trained before the method's last fit logs its curves under its own prefix
-        logger = tracker.lightning_logger(prefix=log_prefix)
-        return make_trainer(cfg.trainer, run_dir, logger, **overrides)
-
-    return spec.run(MethodContext(cfg, dm, baseline, trainer_factory, tracker, run_dir))
+    make = trainer_factory(cfg, run_dir, tracker)
+    return spec.run(MethodContext(cfg, dm, baseline, make, tracker, run_dir))
 
 
 def deploy_model(result: CompressedModel, cfg: RunConfig, run_dir: Path) -> Deployable:
