@@ -32,6 +32,11 @@ def test_magnitude_prune_end_to_end(run_cli):
     assert 0.40 < m["size/encoder_ratio_vs_fp32"] < 0.45
     assert m["size/ratio_vs_fp32"] < 1.0
     assert m["prune/prune_events"] >= 3  # gradual: several prune steps
+    # gradual: no prune step removes more than half of what is kept (one-shot would be 0.6)
+    assert 0.0 < m["prune/peak_cut_rate"] < 0.5
+    # the collapse check ran on the pruned model and on the fp32 baseline
+    assert -1.0 <= m["prune/token_cosine"] <= 1.0
+    assert -1.0 <= m["prune/token_cosine_fp32"] <= 1.0
     # magnitude cuts the smallest weights: far below the mean |W| of the matrices
     assert m["prune/pruned_weight_ratio"] < 0.5
     assert "test/acc_drop_vs_fp32" in m
@@ -134,5 +139,10 @@ def test_soft_movement_with_kd_from_the_teacher_from_pretrained(run_cli):
     assert m["distill/teacher_forward_calls"] == 0.0
     from mlflow.tracking import MlflowClient
 
-    names = {a.path for a in MlflowClient(res.tracking_uri).list_artifacts(run.info.run_id)}
+    client = MlflowClient(res.tracking_uri)
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"prune_layers.csv", "prune_layers.png"} <= names
+    # the collapse check is a curve during training, its summary the final model's value
+    curve = client.get_metric_history(run.info.run_id, "prune/token_cosine")
+    assert len({point.step for point in curve}) >= 2
+    assert m["prune/token_cosine"] == max(curve, key=lambda point: point.step).value

@@ -28,6 +28,7 @@ from nlpcompress.methods.prune_module import PruningModule
 from nlpcompress.methods.teacher_outputs import teacher_cache_metrics, training_split_outputs
 from nlpcompress.models.io import logits_of, model_inputs
 from nlpcompress.prune.bert import encoder_layers, prunable_linears
+from nlpcompress.prune.collapse import COLLAPSED, layer_token_cosines
 from nlpcompress.prune.config import PruneConfig
 from nlpcompress.prune.masking import attach_masks, pruned_weight_ratio, update_masks
 from nlpcompress.prune.masks import sparsity_of
@@ -189,17 +190,20 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
             p.scores_learning_rate,
             temperature=p.distill_temperature,
             alpha=p.distill_alpha,
+            probe_batch=_probe_batch(ctx),
             **_kd_teacher(ctx, p),
         )
         _fit(ctx, module, epochs)
         metrics.update(_kd_metrics(module))
         metrics["prune/prune_events"] = float(len(module.prune_events))
         metrics["prune/train_steps"] = float(total)
+        metrics["prune/peak_cut_rate"] = schedule.peak_cut_rate()
     if p.kind != "movement" or not p.finetune:
         # Make sure the target is met even if training stopped before the last prune step.
         update_masks(masks, targets, p.kind, p.target_sparsity, p.scope, p.n, p.m)
     metrics["prune/pruned_weight_ratio"] = pruned_weight_ratio(masks, targets)
     bake(model)
+    metrics |= collapse_metrics(ctx, model)
     if p.rewind:
         model = _rewind(ctx, p, model, start_state, epochs)
         targets = prunable_linears(model, p.include_embeddings)
@@ -214,6 +218,32 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
     metrics["sparsity/max_matrix"] = max(per_matrix.values())
     metrics["sparsity/min_matrix"] = min(per_matrix.values())
     return model, metrics
+
+
+def _probe_batch(ctx: MethodContext) -> dict[str, torch.Tensor]:
+    """The first validation batch: the fixed input of the token-cosine collapse check."""
+    return next(iter(ctx.datamodule.val_dataloader()))
+
+
+def collapse_metrics(ctx: MethodContext, model: nn.Module) -> dict[str, float]:
+    """``prune/token_cosine``: the last layer's mean token cosine
+    (:func:`~nlpcompress.prune.collapse.token_cosine`) on the first validation batch, beside the
+    fp32 baseline's (``prune/token_cosine_fp32``); a warning names a collapsed model."""
+    batch = _probe_batch(ctx)
+    value = layer_token_cosines(model, batch)[-1]
+    out = {"prune/token_cosine": value}
+    if ctx.baseline is not None:
+        out["prune/token_cosine_fp32"] = layer_token_cosines(ctx.baseline.model, batch)[-1]
+    if value > COLLAPSED:
+        log.warning(
+            "the pruned model's tokens all point one way (last-layer token cosine %.3f > %.1f): "
+            "it predicts one class whatever the input; fine-tuning with its mask fixed does "
+            "not undo this. A slower cut (prune.end_fraction, more epochs) avoids it in some "
+            "runs (experiments/movement_pruning.md).",
+            value,
+            COLLAPSED,
+        )
+    return out
 
 
 def _kd_teacher(ctx: MethodContext, p: PruneConfig) -> dict:

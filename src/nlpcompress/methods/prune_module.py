@@ -11,6 +11,7 @@ from torch import nn
 from nlpcompress.config.schema import TrainerConfig
 from nlpcompress.distill.cache import TeacherCache
 from nlpcompress.distill.losses import kd_loss
+from nlpcompress.prune.collapse import layer_token_cosines
 from nlpcompress.prune.masking import current_masks, mask_flip_rate, update_masks
 from nlpcompress.prune.movement import MovementMask, masked_modules, movement_penalty
 from nlpcompress.prune.schedule import SparsitySchedule
@@ -38,6 +39,9 @@ class PruningModule(ClassifierModule):
         temperature, alpha: ``T`` and ``alpha`` of :func:`~nlpcompress.distill.losses.kd_loss`.
         cache: the teacher's logits by example index, read instead of running the teacher each
             step (the same numbers: the teacher is frozen and in eval mode), or None.
+        probe_batch: a fixed batch on which ``prune/token_cosine`` (the last layer's mean token
+            cosine, :func:`~nlpcompress.prune.collapse.token_cosine`) is logged on the steps
+            Lightning logs, so a collapse shows when it happens; None: not logged.
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class PruningModule(ClassifierModule):
         temperature: float = 2.0,
         alpha: float = 0.9,
         cache: TeacherCache | None = None,
+        probe_batch: dict[str, torch.Tensor] | None = None,
     ):
         super().__init__(model, cfg, num_labels)
         self.targets, self.masks, self.kind, self.schedule = targets, masks, kind, schedule
@@ -71,6 +76,7 @@ class PruningModule(ClassifierModule):
         self.current_sparsity = 0.0
         self.prune_events: list[tuple[int, float]] = []
         self._masks_before: dict[str, torch.Tensor] | None = None
+        self.probe_batch = probe_batch
 
     def on_train_batch_start(self, batch, batch_idx):
         step = self.global_step
@@ -84,12 +90,22 @@ class PruningModule(ClassifierModule):
             self.log("prune/target_sparsity", sparsity, on_step=True, on_epoch=False)
         if self.kind == "movement":
             self._log_mask_flips(step)
+        if self.probe_batch is not None and step % self._log_every() == 0:
+            batch = {
+                k: v.to(self.device) if torch.is_tensor(v) else v
+                for k, v in self.probe_batch.items()
+            }
+            cosine = layer_token_cosines(self.model, batch)[-1]
+            self.log("prune/token_cosine", cosine, on_step=True, on_epoch=False)
+
+    def _log_every(self) -> int:
+        return max(1, getattr(self.trainer, "log_every_n_steps", 1))
 
     def _log_mask_flips(self, step: int) -> None:
         """``prune/mask_flip_rate``: the share of mask entries that changed since the previous
         step (:func:`~nlpcompress.prune.masking.mask_flip_rate`; on a prune step it includes the new
         cut), on the steps Lightning logs."""
-        every = max(1, getattr(self.trainer, "log_every_n_steps", 1))
+        every = self._log_every()
         if self._masks_before is not None:
             rate = mask_flip_rate(self._masks_before, current_masks(self.masks))
             self.log("prune/mask_flip_rate", rate, on_step=True, on_epoch=False)

@@ -36,3 +36,25 @@ def test_schedule_end_off_grid_still_reaches_final():
     assert sched.prune_steps() == [0, 5, 7]
     assert sched.sparsity_at(7) == pytest.approx(0.9)
     assert sched.sparsity_at(5) == pytest.approx(0.9 - 0.9 * (2 / 7) ** 3)
+
+
+def test_peak_cut_rate_by_hand():
+    # prune steps 0 and 10: s 0 -> 0.5, so half of the kept weights over 10 steps = 0.05 a step
+    two = SparsitySchedule("cubic", final=0.5, start_step=0, end_step=10, frequency=10)
+    assert two.prune_steps() == [0, 10]
+    assert two.peak_cut_rate() == pytest.approx(0.05)
+    # one shot: the whole jump in one step
+    assert SparsitySchedule("one_shot", final=0.9, start_step=3).peak_cut_rate() == 0.9
+    # from an initial sparsity 0.5 to 0.75: half of the kept weights
+    assert SparsitySchedule(
+        "one_shot", final=0.75, start_step=0, initial=0.5
+    ).peak_cut_rate() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("final,span", [(0.9, 2000), (0.25, 700), (0.9, 500)])
+def test_peak_cut_rate_of_cubic_matches_its_derivative(final, span):
+    # max_u 3 s_f u^2 / (n (1 - s_f + s_f u^3)) on a fine grid of u
+    grid = [i / 10000 for i in range(1, 10001)]
+    closed = max(3 * final * u * u / (span * (1 - final + final * u**3)) for u in grid)
+    sched = SparsitySchedule("cubic", final=final, start_step=50, end_step=50 + span, frequency=1)
+    assert sched.peak_cut_rate() == pytest.approx(closed, rel=0.01)
