@@ -203,12 +203,12 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
         update_masks(masks, targets, p.kind, p.target_sparsity, p.scope, p.n, p.m)
     metrics["prune/pruned_weight_ratio"] = pruned_weight_ratio(masks, targets)
     bake(model)
-    metrics |= collapse_metrics(ctx, model)
     if p.rewind:
         model = _rewind(ctx, p, model, start_state, epochs)
         targets = prunable_linears(model, p.include_embeddings)
     if p.int8:
         _round_int8(model)
+    metrics |= collapse_metrics(ctx, model)
     per_matrix = {n: sparsity_of([m.weight.detach()]) for n, m in targets.items()}
     stem = ctx.run_dir / (ctx.stage.strip("/").replace("/", "_") + "_prune_layers").lstrip("_")
     for path in write_layer_sparsity(per_matrix, stem):
