@@ -146,3 +146,15 @@ def test_soft_movement_with_kd_from_the_teacher_from_pretrained(run_cli):
     curve = client.get_metric_history(run.info.run_id, "prune/token_cosine")
     assert len({point.step for point in curve}) >= 2
     assert m["prune/token_cosine"] == max(curve, key=lambda point: point.step).value
+
+
+def test_lottery_rewind_keeps_the_final_mask_and_checks_the_rewound_model(run_cli):
+    res = run_cli(
+        [*TINY, "method=prune", "prune=magnitude", "prune.sparsity=0.5", "prune.rewind=true"]
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = res.runs
+    m = run.data.metrics
+    # the rewound model is fine-tuned again under the fixed final mask: the target still holds
+    assert m["sparsity/actual"] == pytest.approx(0.5, abs=0.005)
+    assert -1.0 <= m["prune/token_cosine"] <= 1.0
