@@ -74,7 +74,7 @@ class SparsitySchedule:
         (``3 s_f / n`` at the start; about ``3.3 / n`` for ``s_f = 0.9``, near ``u = 0.6``).
 
         Logged because movement pruning of MiniLM-L6 (weights at lr 1e-4) collapsed in every run
-        measured with a peak of 0.37% per step or more, and in one of two near 0.1%; the
+        measured with a peak of 0.37% per step or more, and in one of three near 0.1%; the
         authors' SQuAD schedule peaks near 0.007% (``experiments/movement_pruning.md``).
         """
         steps = self.prune_steps()
