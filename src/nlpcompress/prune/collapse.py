@@ -5,7 +5,8 @@ The mean cosine similarity of a layer's token representations over a batch,
 ``c = 1 / (n (n - 1)) * sum_(a != b) cos(h_a, h_b)``,
 
 over the ``n`` real (unpadded) tokens of every sentence together, is 0.05-0.21 across the
-hidden states of a fine-tuned MiniLM-L6 (0.14-0.16 at its last layer) and reaches 1.0 in a model whose cut made every token the same vector:
+hidden states of a fine-tuned MiniLM-L6 (0.155 and 0.179 at the last layer of the SST-2
+baselines of seeds 1 and 2) and reaches 1.0 in a model whose cut made every token the same vector:
 its classifier then sees one input and predicts one class, and fine-tuning with the mask fixed
 does not bring it back (``experiments/movement_pruning.md``, 2026-12-05).
 """
